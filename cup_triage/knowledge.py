@@ -1,0 +1,301 @@
+"""The knowledge base: rule, prior and catalogue models, loaded from data and cross-checked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from enum import StrEnum
+from functools import cached_property
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from .errors import KnowledgeError
+from .vocabulary import NUMERIC_FINDINGS, UNKNOWN, AnswerId, Vocabulary, did_you_mean
+
+
+class Kind(StrEnum):
+    """The kind of reasoning a rule encodes."""
+
+    DEMOGRAPHICS = "demographics"
+    HISTORY = "history"
+    EXAMINATION = "examination"
+    ORGANOTROPISM = "organotropism"
+    ANATOMICAL_DRAINAGE = "anatomical_drainage"
+    IMAGING = "imaging"
+    HISTOLOGY = "histology"
+    IMMUNOHISTOCHEMISTRY = "immunohistochemistry"
+    SERUM_MARKER = "serum_marker"
+    FAVOURABLE_SUBSET = "favourable_subset"
+    PRIOR_CANCER = "prior_cancer"
+    RED_FLAG = "red_flag"
+    WORKUP_ADVICE = "workup_advice"
+
+
+class AdviceCategory(StrEnum):
+    MINIMAL_WORKUP = "minimal_workup"
+    TARGETED_WORKUP = "targeted_workup"
+    IMAGING_UNLIKELY_TO_HELP = "imaging_unlikely_to_help"
+    LIMIT_INVESTIGATION = "limit_investigation"
+
+
+def _as_tuple(value: Any) -> Any:
+    if value is None:
+        return None
+    items = value if isinstance(value, list | tuple) else [value]
+    return tuple(items)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Condition(_Model):
+    """One test over a finding or over a fact another rule concluded.
+
+    `is` lists the answers that satisfy it (any of them); `is: unknown` holds when the finding
+    is unanswered (or the fact was not concluded); `is_not` holds for a known answer outside
+    the list; `at_least` / `below` test numeric findings (age, site_count, history_answered).
+    """
+
+    finding: str | None = None
+    fact: str | None = None
+    is_: Annotated[tuple[AnswerId, ...] | None, BeforeValidator(_as_tuple)] = Field(
+        default=None, alias="is"
+    )
+    is_not: Annotated[tuple[AnswerId, ...] | None, BeforeValidator(_as_tuple)] = None
+    at_least: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _one_subject_one_test(self) -> Condition:
+        if (self.finding is None) == (self.fact is None):
+            raise ValueError("a condition names exactly one of 'finding' or 'fact'")
+        tests = [t for t in (self.is_, self.is_not) if t is not None]
+        numeric = self.at_least is not None or self.below is not None
+        if len(tests) + numeric != 1:
+            raise ValueError("a condition has exactly one test: is, is_not, or at_least/below")
+        if numeric and self.finding not in NUMERIC_FINDINGS:
+            raise ValueError(f"at_least/below apply only to {', '.join(NUMERIC_FINDINGS)}")
+        if self.is_ and UNKNOWN in self.is_ and len(self.is_) > 1:
+            raise ValueError("'is: unknown' cannot be combined with other answers")
+        return self
+
+    @property
+    def subject(self) -> str:
+        return self.finding if self.finding is not None else f"fact.{self.fact}"
+
+    @property
+    def tests_unknown(self) -> bool:
+        return self.is_ == (UNKNOWN,)
+
+    def holds(self, value: Any) -> bool:
+        """Whether the condition holds for one answer (None when unanswered)."""
+        if self.is_ is not None:
+            return value is None if self.tests_unknown else value in self.is_
+        if value is None:
+            return False
+        if self.is_not is not None:
+            return value not in self.is_not
+        low_ok = self.at_least is None or value >= self.at_least
+        return low_ok and (self.below is None or value < self.below)
+
+    def holds_for_any(self, values: frozenset[str]) -> bool:
+        """Whether the condition holds for a concluded fact, which may carry several values."""
+        if self.tests_unknown:
+            return not values
+        if self.is_ is not None:
+            return bool(values & set(self.is_))
+        return bool(values - set(self.is_not or ()))
+
+
+class Advice(_Model):
+    category: AdviceCategory
+    text: str
+
+
+class Rule(_Model):
+    """A rule: conditions, what it concludes, its weight of evidence, and why."""
+
+    id: str = Field(pattern=r"^[a-z0-9_.\-]+$")
+    kind: Kind
+    when: tuple[Condition, ...] = Field(min_length=1)
+    lr: dict[str, float] = Field(default_factory=dict)
+    lr_others: float = Field(default=1.0, ge=0)
+    group: str | None = None
+    priority: int = 0
+    concludes: dict[str, str] = Field(default_factory=dict)
+    subset: str | None = None
+    red_flag: str | None = None
+    advice: Advice | None = None
+    rationale: str = Field(min_length=20)
+    source: str = Field(min_length=5)
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Rule:
+        if not (self.lr or self.concludes or self.subset or self.red_flag or self.advice):
+            raise ValueError("a rule needs an effect: lr, concludes, subset, red_flag or advice")
+        if any(value < 0 for value in self.lr.values()):
+            raise ValueError("likelihood ratios cannot be negative")
+        return self
+
+    @property
+    def is_evidence(self) -> bool:
+        return bool(self.lr) or self.lr_others != 1.0
+
+    def likelihood_ratio(self, primary: str) -> float:
+        return self.lr.get(primary, self.lr_others)
+
+
+class Subset(_Model):
+    """A favourable (treatable) CUP subset from the ESMO/NCCN guidelines."""
+
+    id: str
+    label: str
+    treat_as: str
+    management: str
+    workup: tuple[str, ...]
+    source: str
+
+
+class RedFlag(_Model):
+    """A situation that needs urgent action whatever the primary."""
+
+    id: str
+    label: str
+    action: str
+    source: str
+
+
+class Priors(_Model):
+    rationale: str
+    source: str
+    probabilities: dict[str, float]
+
+
+class RulesFile(_Model):
+    """The schema of every rules/*.yaml file except vocabulary.yaml."""
+
+    description: str
+    priors: Priors | None = None
+    subsets: tuple[Subset, ...] = ()
+    red_flags: tuple[RedFlag, ...] = ()
+    rules: tuple[Rule, ...] = ()
+
+
+class KnowledgeBase:
+    """A vocabulary, priors, catalogues and rules, cross-checked against each other."""
+
+    def __init__(self, vocabulary: Vocabulary, files: Mapping[str, RulesFile]) -> None:
+        self.vocabulary = vocabulary
+        self.files = dict(sorted(files.items()))
+        self.rules: tuple[Rule, ...] = tuple(r for f in self.files.values() for r in f.rules)
+        self.rule_file = {r.id: name for name, f in self.files.items() for r in f.rules}
+        self.subsets = {s.id: s for f in self.files.values() for s in f.subsets}
+        self.red_flags = {r.id: r for f in self.files.values() for r in f.red_flags}
+        priors = [(name, f.priors) for name, f in self.files.items() if f.priors is not None]
+        if len(priors) != 1:
+            raise KnowledgeError(f"expected exactly one priors block, found {len(priors)}")
+        self.priors_file, self.priors = priors[0]
+        self._check()
+
+    @cached_property
+    def rules_by_id(self) -> dict[str, Rule]:
+        return {r.id: r for r in self.rules}
+
+    @cached_property
+    def concluded_values(self) -> dict[str, frozenset[str]]:
+        """For every fact name, the values some rule can conclude."""
+        values: dict[str, set[str]] = {}
+        for rule in self.rules:
+            for name, value in rule.concludes.items():
+                values.setdefault(name, set()).add(value)
+        return {name: frozenset(v) for name, v in values.items()}
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A short hash of the whole knowledge base, printed with every result."""
+        payload = {
+            "vocabulary": self.vocabulary.version,
+            "files": {name: f.model_dump(mode="json", by_alias=True) for name, f in self.files.items()},
+        }
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        return digest[:12]
+
+    @property
+    def version(self) -> str:
+        return self.vocabulary.version
+
+    def prior(self) -> dict[str, float]:
+        total = sum(self.priors.probabilities.values())
+        return {p: self.priors.probabilities[p] / total for p in self.vocabulary.primaries}
+
+    def _check(self) -> None:
+        """Cross-reference checks; any failure names the file and the rule."""
+        vocab = self.vocabulary
+        primaries = vocab.primaries
+        missing = set(primaries) - set(self.priors.probabilities)
+        extra = set(self.priors.probabilities) - set(primaries)
+        if missing or extra:
+            raise KnowledgeError(
+                f"priors must cover exactly the primaries; missing {sorted(missing)}, "
+                f"unknown {sorted(extra)}",
+                file=self.priors_file,
+                field="priors.probabilities",
+            )
+        seen: dict[str, str] = {}
+        for name, rules_file in self.files.items():
+            for subset in rules_file.subsets:
+                if subset.treat_as not in primaries:
+                    raise KnowledgeError(
+                        f"subset treats as unknown primary {subset.treat_as!r}",
+                        file=name, field=f"subsets.{subset.id}.treat_as",
+                        hint=did_you_mean(subset.treat_as, primaries),
+                    )
+            for rule in rules_file.rules:
+                if rule.id in seen:
+                    raise KnowledgeError(
+                        f"duplicate rule id (also in {seen[rule.id]})", file=name, field=rule.id
+                    )
+                seen[rule.id] = name
+                self._check_rule(name, rule)
+
+    def _check_rule(self, file: str, rule: Rule) -> None:
+        def fail(message: str, field: str, hint: str | None = None) -> None:
+            raise KnowledgeError(message, file=file, field=f"rule {rule.id} › {field}", hint=hint)
+
+        vocab = self.vocabulary
+        for primary in rule.lr:
+            if primary not in vocab.primaries:
+                fail(f"unknown primary {primary!r}", "lr", did_you_mean(primary, vocab.primaries))
+        if rule.subset and rule.subset not in self.subsets:
+            fail(f"unknown subset {rule.subset!r}", "subset", did_you_mean(rule.subset, self.subsets))
+        if rule.red_flag and rule.red_flag not in self.red_flags:
+            fail(f"unknown red flag {rule.red_flag!r}", "red_flag",
+                 did_you_mean(rule.red_flag, self.red_flags))
+        for index, condition in enumerate(rule.when):
+            where = f"when[{index}]"
+            if condition.fact is not None:
+                known = self.concluded_values.get(condition.fact)
+                if known is None:
+                    fail(f"no rule concludes fact {condition.fact!r}", where,
+                         did_you_mean(condition.fact, self.concluded_values))
+                for answer in (condition.is_ or ()) + (condition.is_not or ()):
+                    if answer != UNKNOWN and answer not in known:
+                        fail(f"fact {condition.fact!r} is never concluded as {answer!r}; "
+                             f"expected one of {sorted(known)}", where)
+                continue
+            finding = vocab.findings.get(condition.finding)
+            if finding is None:
+                fail(f"unknown finding {condition.finding!r}", where,
+                     did_you_mean(condition.finding, vocab.findings))
+            if finding.is_numeric:
+                if condition.is_ is not None and not condition.tests_unknown:
+                    fail("numeric findings are tested with at_least/below", where)
+                continue
+            for answer in (condition.is_ or ()) + (condition.is_not or ()):
+                if answer != UNKNOWN and answer not in finding.answers:
+                    fail(f"{answer!r} is not an answer of {finding.key}; expected one of "
+                         f"{', '.join(finding.answers)}", where, did_you_mean(answer, finding.answers))
+
