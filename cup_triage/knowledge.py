@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any
@@ -90,6 +90,21 @@ class Condition(_Model):
     def tests_unknown(self) -> bool:
         return self.is_ == (UNKNOWN,)
 
+    def describe(self) -> str:
+        """The condition in words a clinician can read, e.g. 'history.hemoptysis = yes'."""
+        if self.tests_unknown:
+            return f"{self.subject} unknown"
+        if self.is_ is not None:
+            return f"{self.subject} = {' or '.join(self.is_)}"
+        if self.is_not is not None:
+            return f"{self.subject} ≠ {' or '.join(self.is_not)}"
+        parts = []
+        if self.at_least is not None:
+            parts.append(f"{self.subject} ≥ {self.at_least:g}")
+        if self.below is not None:
+            parts.append(f"{self.subject} < {self.below:g}")
+        return " and ".join(parts)
+
     def holds(self, value: Any) -> bool:
         """Whether the condition holds for one answer (None when unanswered)."""
         if self.is_ is not None:
@@ -146,6 +161,19 @@ class Rule(_Model):
 
     def likelihood_ratio(self, primary: str) -> float:
         return self.lr.get(primary, self.lr_others)
+
+    def describe(self) -> str:
+        return "; ".join(c.describe() for c in self.when)
+
+    def holds(self, findings: Mapping[str, Any], concluded: Mapping[str, frozenset[str]]) -> bool:
+        """Whether every condition holds for these findings and concluded facts."""
+        for condition in self.when:
+            if condition.fact is not None:
+                if not condition.holds_for_any(concluded.get(condition.fact, frozenset())):
+                    return False
+            elif not condition.holds(findings.get(condition.finding)):
+                return False
+        return True
 
 
 class Subset(_Model):
@@ -222,6 +250,49 @@ class KnowledgeBase:
         }
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         return digest[:12]
+
+    @cached_property
+    def rules_testing(self) -> dict[str, tuple[Rule, ...]]:
+        """For every subject (finding key, or 'fact.<name>'), the rules that test it."""
+        index: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            for subject in {c.subject for c in rule.when}:
+                index.setdefault(subject, []).append(rule)
+        return {subject: tuple(rules) for subject, rules in index.items()}
+
+    def concluded_by(self, fired: Iterable[str]) -> dict[str, frozenset[str]]:
+        """The facts that a set of fired rules concluded."""
+        facts: dict[str, set[str]] = {}
+        for rule_id in fired:
+            for name, value in self.rules_by_id[rule_id].concludes.items():
+                facts.setdefault(name, set()).add(value)
+        return {name: frozenset(values) for name, values in facts.items()}
+
+    def refire(
+        self, findings: Mapping[str, Any], fired: Iterable[str], changed: Iterable[str]
+    ) -> frozenset[str]:
+        """The rules that would fire after some findings changed, without running the engine.
+
+        Starts from the rules the engine fired before the change and re-tests only the rules
+        that read a changed finding, then those that read a fact whose values changed, until
+        nothing moves: cheap enough to try every answer of every open question.
+        """
+        now = set(fired)
+        concluded = self.concluded_by(now)
+        pending = set(changed)
+        for _ in range(len(self.rules) + 1):
+            if not pending:
+                return frozenset(now)
+            touched = {r.id: r for s in pending for r in self.rules_testing.get(s, ())}
+            pending = set()
+            for rule in touched.values():
+                holds = rule.holds(findings, concluded)
+                if holds != (rule.id in now):
+                    (now.add if holds else now.discard)(rule.id)
+                    pending.update(f"fact.{name}" for name in rule.concludes)
+            if pending:
+                concluded = self.concluded_by(now)
+        raise KnowledgeError("re-evaluating the rules did not settle (a cycle through facts?)")
 
     @property
     def version(self) -> str:

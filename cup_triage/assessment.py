@@ -1,0 +1,118 @@
+"""Output value objects: what an assessment of one case contains."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+DISCLAIMER = (
+    "Decision support for triage and teaching, not a diagnosis. Probabilities come from a "
+    "rule-based model with simplifying assumptions (findings treated as independent given the "
+    "primary, 22 candidate primaries only); confirm every conclusion clinically and with the "
+    "pathologist and the CUP team."
+)
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Contribution(_Value):
+    """One rule's weight for or against one candidate."""
+
+    rule_id: str
+    kind: str
+    conditions: str
+    likelihood_ratio: float
+    rationale: str
+    source: str
+
+
+class Candidate(_Value):
+    primary: str
+    label: str
+    icd_o3: tuple[str, ...]
+    oncotree: str
+    prior: float
+    probability: float
+    evidence_for: tuple[Contribution, ...]
+    evidence_against: tuple[Contribution, ...]
+
+
+class FiredRule(_Value):
+    """A rule firing, in the order the engine made it."""
+
+    order: int
+    rule_id: str
+    kind: str
+    conditions: str
+    concludes: dict[str, str]
+    counted: bool
+    superseded_by: str | None = None
+
+
+class SubsetConclusion(_Value):
+    id: str
+    label: str
+    treat_as: str
+    management: str
+    workup: tuple[str, ...]
+    rule_id: str
+    source: str
+
+
+class RedFlagConclusion(_Value):
+    id: str
+    label: str
+    action: str
+    rule_id: str
+    source: str
+
+
+class AdviceItem(_Value):
+    category: str
+    text: str
+    rule_id: str
+    source: str
+
+
+class QuestionSuggestion(_Value):
+    """An unanswered finding worth asking or testing next, and why."""
+
+    finding: str
+    question: str
+    step: str
+    expected_shift: float
+    separates: tuple[str, ...]
+
+
+class Uncertainty(_Value):
+    entropy_bits: float
+    top_probability: float
+    top3_probability: float
+    statement: str
+
+
+class KnowledgeBaseStamp(_Value):
+    version: str
+    hash: str
+
+
+class Assessment(_Value):
+    """The full triage result for one case."""
+
+    case_id: str
+    knowledge_base: KnowledgeBaseStamp
+    candidates: tuple[Candidate, ...]
+    fired: tuple[FiredRule, ...]
+    subsets: tuple[SubsetConclusion, ...]
+    red_flags: tuple[RedFlagConclusion, ...]
+    advice: tuple[AdviceItem, ...]
+    next_questions: tuple[QuestionSuggestion, ...]
+    next_tests: tuple[QuestionSuggestion, ...]
+    uncertainty: Uncertainty
+    confirmed_primary: str | None = None
+    disclaimer: str = DISCLAIMER
+
+    def rank_of(self, primary: str) -> int:
+        """1-based rank of a primary in this assessment."""
+        return [c.primary for c in self.candidates].index(primary) + 1

@@ -1,0 +1,117 @@
+"""The next question or test, by value of information, history first, weighed by burden."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .assessment import QuestionSuggestion
+from .case import with_derived_findings
+from .knowledge import KnowledgeBase
+from .ranking import Ranker, normalise
+
+MATERIAL_SHIFT = 0.01
+"""Below this expected shift of probability (total variation), an answer changes nothing."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One possible answer to an open finding and what it would do to the ranking."""
+
+    answer: str
+    probability: float
+    posterior: tuple[float, ...]
+
+
+class QuestionSelector:
+    """Scores every unanswered finding by how much its answer is expected to move the ranking.
+
+    The answers are tried against the knowledge base's rule index (`KnowledgeBase.refire`),
+    not by re-running the engine for each hypothetical answer.
+    """
+
+    def __init__(self, kb: KnowledgeBase, ranker: Ranker) -> None:
+        self.kb = kb
+        self.ranker = ranker
+        self.askable = [f for f in kb.vocabulary.findings.values() if f.prevalence]
+
+    def outcomes(
+        self, findings: Mapping[str, Any], fired: Sequence[str], key: str
+    ) -> list[Outcome]:
+        """The possible answers to one finding: how likely each is, and the ranking after it.
+
+        P(answer | primary) ∝ prevalence(answer) × the likelihood ratio the answer would bring,
+        so an answer that points to the current leaders is expected more often.
+        """
+        finding = self.kb.vocabulary.findings[key]
+        counted_now, _ = self.ranker.counted(fired)
+        now = self.ranker.log_scores(counted_now)
+        prior_now = normalise(now)
+        scored = []
+        for answer, prevalence in finding.prevalence.items():
+            hypothetical = with_derived_findings({**findings, key: answer}, self.kb.vocabulary)
+            changed = [key] + [k for k in ("site_count", "history_answered")
+                               if hypothetical.get(k) != findings.get(k)]
+            fired_after = self.kb.refire(hypothetical, fired, changed)
+            after = self.ranker.log_scores(self.ranker.counted(fired_after)[0])
+            ratios = [
+                math.exp(a - n) if n > -math.inf and a > -math.inf else 0.0
+                for a, n in zip(after, now, strict=True)
+            ]
+            scored.append((answer, prevalence, ratios, normalise(after)))
+        per_primary_total = [
+            sum(prev * ratios[i] for _, prev, ratios, _ in scored) or 1.0
+            for i in range(len(now))
+        ]
+        outcomes = []
+        for answer, prevalence, ratios, posterior in scored:
+            probability = sum(
+                prior_now[i] * prevalence * ratios[i] / per_primary_total[i]
+                for i in range(len(now))
+            )
+            outcomes.append(Outcome(answer, probability, tuple(posterior)))
+        return outcomes
+
+    def suggest(
+        self,
+        findings: Mapping[str, Any],
+        fired: Sequence[str],
+        posterior: Sequence[float],
+        steps: set[str] | None = None,
+        limit: int | None = None,
+    ) -> list[QuestionSuggestion]:
+        """Open findings worth asking, lowest tier first (history before imaging), then by
+        expected shift of the ranking per unit of burden; answers that move nothing are left out."""
+        ranked = []
+        vocabulary = self.kb.vocabulary
+        for finding in self.askable:
+            if finding.key in findings or (steps is not None and finding.step not in steps):
+                continue
+            outcomes = self.outcomes(findings, fired, finding.key)
+            shift_by_primary = [
+                sum(o.probability * abs(o.posterior[i] - posterior[i]) for o in outcomes)
+                for i in range(len(posterior))
+            ]
+            expected_shift = sum(shift_by_primary) / 2
+            if expected_shift < MATERIAL_SHIFT:
+                continue
+            step = vocabulary.steps[finding.step]
+            order = sorted(range(len(posterior)), key=lambda i: -shift_by_primary[i])
+            separates = tuple(self.ranker.primaries[i] for i in order[:3])
+            ranked.append(
+                (
+                    (step.tier, -expected_shift / step.burden, finding.key),
+                    QuestionSuggestion(
+                        finding=finding.key,
+                        question=finding.question,
+                        step=finding.step,
+                        expected_shift=round(expected_shift, 4),
+                        separates=separates,
+                    ),
+                )
+            )
+        ranked.sort(key=lambda item: item[0])
+        suggestions = [suggestion for _, suggestion in ranked]
+        return suggestions[:limit] if limit is not None else suggestions

@@ -1,0 +1,176 @@
+"""The one entry point: build the engine once, then assess(case) -> Assessment."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .assessment import (
+    AdviceItem,
+    Assessment,
+    Candidate,
+    Contribution,
+    FiredRule,
+    KnowledgeBaseStamp,
+    RedFlagConclusion,
+    SubsetConclusion,
+    Uncertainty,
+)
+from .case import Case
+from .engine import Engine
+from .knowledge import KnowledgeBase, Rule
+from .questions import QuestionSelector
+from .ranking import Ranker, entropy_bits, relative_weight
+
+SUGGESTIONS_SHOWN = 5
+QUESTION_STEPS = {"history", "examination"}
+TEST_STEPS = {"blood_test", "pathology", "pathology_stain"}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the engine and the ranking made of a set of findings."""
+
+    findings: Mapping[str, Any]
+    fired: tuple[str, ...]
+    counted: tuple[str, ...]
+    superseded: Mapping[str, str]
+    posterior: tuple[float, ...]
+
+
+class Triage:
+    """Holds one compiled engine and assesses any number of cases with it."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.engine = Engine(kb)
+        self.ranker = Ranker(kb)
+        self.selector = QuestionSelector(kb, self.ranker)
+        self.stamp = KnowledgeBaseStamp(version=kb.version, hash=kb.fingerprint)
+
+    def evaluate(self, case: Case) -> Evaluation:
+        """Run the engine on a case and rank the primaries."""
+        findings = case.findings(self.kb.vocabulary)
+        fired = tuple(self.engine.run(findings))
+        counted, superseded = self.ranker.counted(fired)
+        posterior = tuple(self.ranker.posteriors(counted))
+        return Evaluation(findings, fired, tuple(counted), superseded, posterior)
+
+    def assess(self, case: Case, *, suggest: bool = True) -> Assessment:
+        """The full assessment of one case: ranking, explanations, subsets, red flags, advice."""
+        evaluation = self.evaluate(case)
+        rules = [self.kb.rules_by_id[rule_id] for rule_id in evaluation.fired]
+        order = sorted(
+            range(len(self.ranker.primaries)),
+            key=lambda i: (-evaluation.posterior[i], self.ranker.primaries[i]),
+        )
+        candidates = tuple(self._candidate(i, evaluation) for i in order)
+        suggestions = (
+            self.selector.suggest(evaluation.findings, evaluation.fired, evaluation.posterior)
+            if suggest
+            else []
+        )
+        return Assessment(
+            case_id=case.id,
+            knowledge_base=self.stamp,
+            candidates=candidates,
+            fired=tuple(self._fired(n, rule, evaluation) for n, rule in enumerate(rules, 1)),
+            subsets=tuple(_unique(self._subset(r) for r in rules if r.subset)),
+            red_flags=tuple(_unique(self._red_flag(r) for r in rules if r.red_flag)),
+            advice=tuple(
+                AdviceItem(category=r.advice.category, text=r.advice.text, rule_id=r.id,
+                           source=r.source)
+                for r in rules
+                if r.advice
+            ),
+            next_questions=tuple(
+                [s for s in suggestions if s.step in QUESTION_STEPS][:SUGGESTIONS_SHOWN]
+            ),
+            next_tests=tuple([s for s in suggestions if s.step in TEST_STEPS][:SUGGESTIONS_SHOWN]),
+            uncertainty=_uncertainty([c.probability for c in candidates]),
+            confirmed_primary=case.confirmed_primary,
+        )
+
+    def _candidate(self, index: int, evaluation: Evaluation) -> Candidate:
+        primary_id = self.ranker.primaries[index]
+        primary = self.kb.vocabulary.primaries[primary_id]
+        contributions = []
+        for rule_id in evaluation.counted:
+            rule = self.kb.rules_by_id[rule_id]
+            weight = relative_weight(rule, primary_id)
+            if weight != 1.0:
+                contributions.append(
+                    Contribution(
+                        rule_id=rule.id, kind=rule.kind, conditions=rule.describe(),
+                        likelihood_ratio=round(weight, 4), rationale=rule.rationale,
+                        source=rule.source,
+                    )
+                )
+        contributions.sort(key=lambda c: (-abs(_log_or_big(c.likelihood_ratio)), c.rule_id))
+        return Candidate(
+            primary=primary_id,
+            label=primary.label,
+            icd_o3=primary.icd_o3,
+            oncotree=primary.oncotree,
+            prior=round(self.ranker.prior[index], 6),
+            probability=round(evaluation.posterior[index], 6),
+            evidence_for=tuple(c for c in contributions if c.likelihood_ratio > 1),
+            evidence_against=tuple(c for c in contributions if c.likelihood_ratio < 1),
+        )
+
+    def _fired(self, order: int, rule: Rule, evaluation: Evaluation) -> FiredRule:
+        return FiredRule(
+            order=order,
+            rule_id=rule.id,
+            kind=rule.kind,
+            conditions=rule.describe(),
+            concludes=dict(rule.concludes),
+            counted=rule.id in evaluation.counted,
+            superseded_by=evaluation.superseded.get(rule.id),
+        )
+
+    def _subset(self, rule: Rule) -> SubsetConclusion:
+        subset = self.kb.subsets[rule.subset]
+        return SubsetConclusion(
+            id=subset.id, label=subset.label, treat_as=subset.treat_as,
+            management=subset.management, workup=subset.workup, rule_id=rule.id,
+            source=subset.source,
+        )
+
+    def _red_flag(self, rule: Rule) -> RedFlagConclusion:
+        flag = self.kb.red_flags[rule.red_flag]
+        return RedFlagConclusion(
+            id=flag.id, label=flag.label, action=flag.action, rule_id=rule.id, source=flag.source
+        )
+
+
+def _log_or_big(value: float) -> float:
+    return math.log(value) if value > 0 else -1e9
+
+
+def _unique(items):
+    seen: dict[str, Any] = {}
+    for item in items:
+        seen.setdefault(item.id, item)
+    return list(seen.values())
+
+
+def _uncertainty(probabilities: list[float]) -> Uncertainty:
+    top = probabilities[0]
+    top3 = sum(probabilities[:3])
+    if top >= 0.8:
+        statement = "A strong lead, but still a model estimate: confirm it before acting on it."
+    elif top >= 0.5:
+        statement = "A probable lead; the alternatives below remain open."
+    elif top3 >= 0.6:
+        statement = "No single primary stands out; the top three together are likely."
+    else:
+        statement = "No clear lead: the findings so far do not point to a primary."
+    return Uncertainty(
+        entropy_bits=round(entropy_bits(probabilities), 4),
+        top_probability=round(top, 6),
+        top3_probability=round(top3, 6),
+        statement=statement,
+    )
