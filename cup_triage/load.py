@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.resources
 import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,7 +14,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import InputError, KnowledgeError
+from .case import Case, parse_case
+from .errors import CaseError, CupTriageError, InputError, KnowledgeError
 from .knowledge import KnowledgeBase, RulesFile
 from .vocabulary import Vocabulary, VocabularyFile
 
@@ -85,3 +89,119 @@ def load_knowledge_base(rules_dir: Path | None = None) -> KnowledgeBase:
 def bundled_knowledge_base() -> KnowledgeBase:
     """The knowledge base shipped with the package, loaded once per process."""
     return load_knowledge_base()
+
+
+CASE_SUFFIXES = (".yaml", ".yml", ".json", ".csv")
+LIST_SEPARATORS = (";", "|", ",")
+
+
+@dataclass(frozen=True)
+class LoadedCase:
+    """One case read from a file, or the error that stopped it from being read."""
+
+    file: str
+    case: Case | None = None
+    error: CupTriageError | None = None
+
+    @property
+    def case_id(self) -> str | None:
+        return self.case.id if self.case else (self.error.case if self.error else None)
+
+
+def case_files(paths: Iterable[Path]) -> Iterator[Path | InputError]:
+    """Expand files and folders (recursively, sorted) into case files; missing paths are errors."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in CASE_SUFFIXES
+            )
+        elif path.is_file():
+            yield path
+        else:
+            yield InputError("no such file or folder", file=str(path))
+
+
+def read_case_records(path: Path) -> list[Any]:
+    """The raw case mappings in one file: a mapping, a list of mappings, or CSV rows."""
+    if path.suffix.lower() == ".csv":
+        return _csv_records(path)
+    data = read_data_file(path)
+    if data is None:
+        raise InputError("empty file: expected a case (a mapping) or a list of cases", file=str(path))
+    if isinstance(data, Mapping):
+        return [data]
+    if isinstance(data, list):
+        return data
+    raise InputError(
+        f"expected a case (a mapping) or a list of cases, got {type(data).__name__}", file=str(path)
+    )
+
+
+def iter_cases(paths: Iterable[Path], vocabulary: Vocabulary) -> Iterator[LoadedCase]:
+    """Every case under the given paths, in a stable order; a bad case never hides the others."""
+    for item in case_files(paths):
+        if isinstance(item, InputError):
+            yield LoadedCase(file=item.file or "", error=item)
+            continue
+        try:
+            records = read_case_records(item)
+        except InputError as error:
+            yield LoadedCase(file=str(item), error=error)
+            continue
+        for index, record in enumerate(records, 1):
+            try:
+                yield LoadedCase(file=str(item), case=parse_case(record, vocabulary, file=str(item)))
+            except CaseError as error:
+                if error.case is None:
+                    error.case = f"#{index}"
+                yield LoadedCase(file=str(item), error=error)
+
+
+def load_case(path: Path, vocabulary: Vocabulary) -> list[Case]:
+    """All cases of one file, raising the first error (for commands that need every case)."""
+    cases = []
+    for loaded in iter_cases([path], vocabulary):
+        if loaded.error is not None:
+            raise loaded.error
+        cases.append(loaded.case)
+    return cases
+
+
+def _csv_records(path: Path) -> list[dict[str, Any]]:
+    """Registry exports: one row per case, a column per field or per finding ('markers.ck7')."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", file=str(path)) from exc
+    except csv.Error as exc:
+        raise InputError(f"invalid CSV: {exc}", file=str(path)) from exc
+    return [_csv_case(row) for row in rows]
+
+
+def _csv_case(row: Mapping[str | None, Any]) -> dict[str, Any]:
+    case: dict[str, Any] = {}
+    for column, cell in row.items():
+        if column is None:
+            case.setdefault("__extra_cells__", cell)
+            continue
+        value = cell.strip() if isinstance(cell, str) else cell
+        if value in ("", None):
+            continue
+        section, dot, finding = column.strip().partition(".")
+        if dot:
+            case.setdefault(section, {})[finding] = value
+        elif section in ("sites", "features"):
+            case[section] = _split_list(value)
+        elif section == "age":
+            case[section] = int(value) if value.isdigit() else value
+        else:
+            case[section] = value
+    return case
+
+
+def _split_list(value: str) -> list[str]:
+    for separator in LIST_SEPARATORS:
+        if separator in value:
+            return [item.strip() for item in value.split(separator) if item.strip()]
+    return [value]

@@ -1,0 +1,50 @@
+"""`cup-triage score PATH... -o OUT`: batch scoring of case files, folders and CSV exports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from ..batch import BatchSummary, score_rows, write_rows
+from ..load import iter_cases
+from ..render import to_json
+from .common import Context, json_option, pass_context
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to write the rows: .jsonl (or .json) for JSON lines, .csv for CSV.")
+@click.option("--top-k", default=3, show_default=True, type=click.IntRange(1, 22),
+              help="How many primaries per row.")
+@json_option
+@pass_context
+def score(ctx: Context, paths: tuple[Path, ...], output: Path, top_k: int, as_json: bool) -> None:
+    """Score every case in PATHS (files or folders) and write one row per case to OUTPUT.
+
+    A bad case is reported and skipped; every other case is still scored. Exit code 1 if any
+    case failed. Cases with `confirmed_primary` give top-1 and top-3 accuracy.
+    """
+    summary = BatchSummary()
+    triage = ctx.triage
+    rows = score_rows(iter_cases(paths, ctx.kb.vocabulary), triage, top_k, summary)
+    show_progress = sys.stderr.isatty() and not as_json
+    with Progress(SpinnerColumn(), TextColumn("scoring"), BarColumn(), TextColumn("{task.completed} cases"),
+                  TimeElapsedColumn(), disable=not show_progress, transient=True) as progress:
+        task = progress.add_task("score", total=None)
+        write_rows(rows, output, top_k, on_row=lambda row: progress.advance(task))
+    if as_json:
+        click.echo(to_json({**summary.as_dict(), "output": str(output)}))
+    else:
+        for failure in summary.failures:
+            click.echo(f"skipped: {failure}", err=True)
+        line = f"{summary.scored} of {summary.cases} cases scored, {summary.failed} failed → {output}"
+        if summary.confirmed:
+            line += (f"\naccuracy on {summary.confirmed} confirmed cases: "
+                     f"top-1 {summary.top1_accuracy:.1%}, top-3 {summary.top3_accuracy:.1%}")
+        click.echo(line)
+    if summary.failed:
+        sys.exit(1)

@@ -1,0 +1,130 @@
+"""Text, JSON and CSV renderings of assessments; makes no clinical decision."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .assessment import Assessment, Candidate
+
+EVIDENCE_SHOWN = 4
+CANDIDATES_EXPLAINED = 3
+
+
+def to_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no trailing spaces."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def assessment_dict(assessment: Assessment) -> dict[str, Any]:
+    return assessment.model_dump(mode="json")
+
+
+def score_row(assessment: Assessment, top_k: int) -> dict[str, Any]:
+    """One batch row: top-k primaries with probabilities and codes, subsets, red flags."""
+    row: dict[str, Any] = {"case_id": assessment.case_id, "status": "ok"}
+    for rank, candidate in enumerate(assessment.candidates[:top_k], 1):
+        row[f"top{rank}"] = candidate.primary
+        row[f"top{rank}_probability"] = candidate.probability
+        row[f"top{rank}_icd_o3"] = "|".join(candidate.icd_o3)
+        row[f"top{rank}_oncotree"] = candidate.oncotree
+    row["subsets"] = "|".join(s.id for s in assessment.subsets)
+    row["red_flags"] = "|".join(r.id for r in assessment.red_flags)
+    row["confirmed_primary"] = assessment.confirmed_primary or ""
+    row["confirmed_rank"] = (
+        assessment.rank_of(assessment.confirmed_primary) if assessment.confirmed_primary else ""
+    )
+    row["kb_version"] = assessment.knowledge_base.version
+    row["kb_hash"] = assessment.knowledge_base.hash
+    return row
+
+
+def row_columns(top_k: int) -> list[str]:
+    columns = ["case_id", "status", "error"]
+    for rank in range(1, top_k + 1):
+        columns += [f"top{rank}", f"top{rank}_probability", f"top{rank}_icd_o3", f"top{rank}_oncotree"]
+    return columns + ["subsets", "red_flags", "confirmed_primary", "confirmed_rank",
+                      "kb_version", "kb_hash", "file"]
+
+
+def _percent(probability: float) -> str:
+    return f"{probability * 100:.1f}%" if probability >= 0.001 else "<0.1%"
+
+
+def _evidence_lines(candidate: Candidate) -> Text:
+    text = Text()
+    for title, items, style in (
+        ("for", candidate.evidence_for, "green"),
+        ("against", candidate.evidence_against, "red"),
+    ):
+        if not items:
+            text.append(f"  {title}: none\n", style="dim")
+            continue
+        text.append(f"  {title}:\n", style=f"bold {style}")
+        for item in items[:EVIDENCE_SHOWN]:
+            text.append(f"    ×{item.likelihood_ratio:g}  ", style=style)
+            text.append(f"{item.conditions}", style="bold")
+            text.append(f"  [{item.kind}] {item.rule_id}\n", style="dim")
+            text.append(f"        {item.rationale}\n")
+        if len(items) > EVIDENCE_SHOWN:
+            text.append(f"    … and {len(items) - EVIDENCE_SHOWN} more\n", style="dim")
+    return text
+
+
+def render_assessment(assessment: Assessment, console: Console, top: int = 10) -> None:
+    """Print a full report: red flags first, then ranking, explanation, subsets and advice."""
+    console.rule(f"[bold]cup-triage · case {assessment.case_id}")
+    for flag in assessment.red_flags:
+        console.print(Panel(f"[bold]{flag.label}[/]\n{flag.action}", title="RED FLAG",
+                            border_style="red"))
+    table = Table(title="Candidate primaries", title_justify="left")
+    for column in ("#", "primary", "probability", "ICD-O-3", "OncoTree"):
+        table.add_column(column, justify="right" if column in ("#", "probability") else "left")
+    for rank, candidate in enumerate(assessment.candidates[:top], 1):
+        marker = " ✓" if candidate.primary == assessment.confirmed_primary else ""
+        table.add_row(str(rank), candidate.label + marker, _percent(candidate.probability),
+                      ", ".join(candidate.icd_o3), candidate.oncotree)
+    console.print(table)
+    console.print(f"[italic]{assessment.uncertainty.statement}[/] "
+                  f"(top 3 together {_percent(assessment.uncertainty.top3_probability)}, "
+                  f"entropy {assessment.uncertainty.entropy_bits:.2f} bits)")
+    for candidate in assessment.candidates[:CANDIDATES_EXPLAINED]:
+        console.print(Group(Text(f"\nWhy {candidate.label} ({_percent(candidate.probability)})",
+                                 style="bold"), _evidence_lines(candidate)))
+    for subset in assessment.subsets:
+        console.print(Panel(
+            f"[bold]{subset.label}[/]\nTreat as: {subset.treat_as}. {subset.management}\n"
+            f"Confirm with: {'; '.join(subset.workup)}\n[dim]{subset.source}[/]",
+            title="Favourable subset", border_style="green"))
+    _render_advice(assessment, console)
+    console.print(f"\n[dim]Knowledge base {assessment.knowledge_base.version} "
+                  f"({assessment.knowledge_base.hash})[/]")
+    console.print(Panel(assessment.disclaimer, border_style="yellow", title="Not a diagnosis"))
+
+
+def _render_advice(assessment: Assessment, console: Console) -> None:
+    titles = {
+        "limit_investigation": "Limit investigation",
+        "imaging_unlikely_to_help": "On further imaging",
+        "targeted_workup": "Targeted work-up",
+        "minimal_workup": "Minimal work-up (guidelines)",
+    }
+    for category, title in titles.items():
+        items = [a for a in assessment.advice if a.category == category]
+        if items:
+            console.print(f"\n[bold]{title}[/]")
+            for item in items:
+                console.print(f"  • {item.text} [dim]({item.source})[/]")
+    for title, suggestions in (("Ask next", assessment.next_questions),
+                               ("Stains and tests that would most change the ranking",
+                                assessment.next_tests)):
+        if suggestions:
+            console.print(f"\n[bold]{title}[/]")
+            for s in suggestions:
+                console.print(f"  • {s.question} [dim](separates {', '.join(s.separates)}; "
+                              f"expected shift {s.expected_shift:.0%})[/]")

@@ -1,0 +1,40 @@
+"""Bad input gets one clear line naming the file, the case and the field."""
+
+import pytest
+from click.testing import CliRunner
+
+from cup_triage.cli import cli
+
+BAD_CASES = [
+    ("id: c1\nmarkers: {ck7: maybe}\n", "case c1 › markers.ck7: expected positive | negative, got 'maybe'"),
+    ("id: c2\nmarkers: {ck8: positive}\n", "case c2 › markers.ck8", ),
+    ("id: c3\nhistolgy: adenocarcinoma\n", "did you mean 'histology'?"),
+    ("id: c4\nsites: [livr]\n", "did you mean 'liver'?"),
+    ("id: c5\nhistology: adenocarcinom\n", "did you mean 'adenocarcinoma'?"),
+    ("id: c6\nsex: femal\n", "sex: expected female | male, got 'femal'"),
+    ("sex: male\n", "id: required field is missing"),
+    ("id: c8\nlabs: {psa: high}\n", "labs.psa: expected elevated | normal"),
+    ("id: c9\nprior_cancer: colon\n", "prior_cancer"),
+    ("id: [unclosed\n", "invalid YAML"),
+    ("", "empty file"),
+    ("42\n", "expected a case (a mapping) or a list of cases"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_CASES)
+def test_bad_case_files_give_one_located_line(tmp_path, text, expected):
+    path = tmp_path / "case.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(cli, ["rank", str(path)])
+    assert result.exit_code == 2
+    assert str(path) in str(result.exception) or str(path) in result.output
+    message = str(result.exception) if result.exception else result.output
+    assert expected in message
+    assert "Traceback" not in result.output
+
+
+def test_unknown_is_not_negative(assess):
+    unknown = assess({"sex": "male", "sites": ["liver"], "histology": "adenocarcinoma"})
+    negative = assess({"sex": "male", "sites": ["liver"], "histology": "adenocarcinoma",
+                       "history": {"hemoptysis": "no", "rectal_bleeding": "no"}})
+    assert [c.probability for c in unknown.candidates] != [c.probability for c in negative.candidates]

@@ -1,0 +1,109 @@
+"""The commands as a user runs them."""
+
+import csv
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cup_triage.assessment import DISCLAIMER
+from cup_triage.cli import cli
+
+from .conftest import CASES, ROOT
+
+
+@pytest.fixture
+def run():
+    def invoke(*args):
+        return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+def _commands(group, prefix=()):
+    for name, command in group.commands.items():
+        yield (*prefix, name), command
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*prefix, name))
+
+
+def test_every_command_has_help_text():
+    for path, command in _commands(cli):
+        assert command.help and command.help.strip(), path
+
+
+def test_rank_prints_the_ranking_explanation_advice_and_disclaimer(run):
+    result = run("rank", CASES / "example.yaml")
+    assert result.exit_code == 0, result.output
+    assert "Candidate primaries" in result.output
+    assert "Why Lung" in result.output
+    assert "Not a diagnosis" in result.output
+    assert "Knowledge base" in result.output
+
+
+def test_rank_json_is_complete_and_carries_the_disclaimer(run):
+    result = run("rank", CASES / "example.yaml", "--json")
+    payload = json.loads(result.output)
+    assert payload["candidates"][0]["primary"] == "lung"
+    assert payload["disclaimer"] == DISCLAIMER
+    assert payload["knowledge_base"]["hash"]
+    assert payload["candidates"][0]["evidence_for"]
+    assert {c["primary"] for c in payload["candidates"]} >= {"lung", "breast", "lymphoma"}
+
+
+def test_score_writes_jsonl_with_accuracy_summary(run, tmp_path):
+    out = tmp_path / "scores.jsonl"
+    result = run("score", CASES / "examples", "-o", out)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) >= 40 and all(r["status"] == "ok" for r in rows)
+    assert {"top1", "top1_probability", "top1_icd_o3", "top1_oncotree", "kb_hash"} <= set(rows[0])
+    assert "top-1" in result.output and "top-3" in result.output
+
+
+def test_score_keeps_good_cases_when_one_is_bad(run, tmp_path):
+    (tmp_path / "good.yaml").write_text((CASES / "example.yaml").read_text())
+    (tmp_path / "bad.yaml").write_text("- {id: b1, markers: {ck7: maybe}}\n- {id: b2, sex: male}\n")
+    out = tmp_path / "out.csv"
+    result = run("score", tmp_path / "good.yaml", tmp_path / "bad.yaml", "-o", out)
+    assert result.exit_code == 1
+    rows = list(csv.DictReader(out.open()))
+    assert [r["status"] for r in rows] == ["ok", "error", "ok"]
+    assert "markers.ck7" in rows[1]["error"] and "bad.yaml" in rows[1]["error"]
+
+
+def test_score_reads_a_registry_csv(run, tmp_path):
+    export = tmp_path / "registry.csv"
+    export.write_text(
+        "id,sex,age,sites,histology,markers.ck7,markers.ck20,history.hemoptysis,confirmed_primary\n"
+        "r1,male,64,liver;mediastinal_nodes,adenocarcinoma,positive,negative,yes,lung\n"
+        "r2,female,52,axillary_nodes,adenocarcinoma,,,,breast\n"
+    )
+    out = tmp_path / "out.jsonl"
+    result = run("score", export, "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["scored"] == 2 and summary["top1_accuracy"] == 1.0
+
+
+def test_duplicate_case_ids_in_a_batch_are_reported(run, tmp_path):
+    (tmp_path / "a.yaml").write_text("- {id: same, sex: male}\n- {id: same, sex: female}\n")
+    out = tmp_path / "out.jsonl"
+    result = run("score", tmp_path / "a.yaml", "-o", out)
+    assert result.exit_code == 1
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[1]["status"] == "error" and "duplicate case id" in rows[1]["error"]
+
+
+def test_rules_check_passes_on_the_bundled_knowledge_base(run):
+    result = run("rules", "check")
+    assert result.exit_code == 0, result.output
+    assert " 0 error(s)" in result.output
+
+
+def test_readme_commands_are_the_ones_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    test_command = "uv run --extra test pytest"
+    assert test_command in readme and test_command in ci
+    assert "uv run cup-triage rank cases/example.yaml" in readme

@@ -1,0 +1,86 @@
+"""Invariants that hold for every valid case, checked on generated cases."""
+
+import math
+import random
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cup_triage.case import parse_case
+from cup_triage.render import assessment_dict, to_json
+
+from .strategies import VOCABULARY, case_data
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _reordered(data, seed):
+    rng = random.Random(seed)
+    shuffled = {}
+    for key in rng.sample(list(data), len(data)):
+        value = data[key]
+        if isinstance(value, dict):
+            value = dict(rng.sample(list(value.items()), len(value)))
+        elif isinstance(value, list):
+            value = rng.sample(value, len(value))
+        shuffled[key] = value
+    return shuffled
+
+
+@SETTINGS
+@given(case_data())
+def test_probabilities_are_a_distribution(triage, data):
+    assessment = triage.assess(parse_case(data, VOCABULARY), suggest=False)
+    probabilities = [c.probability for c in assessment.candidates]
+    assert math.isclose(sum(probabilities), 1.0, abs_tol=1e-4)
+    assert all(0.0 <= p <= 1.0 for p in probabilities)
+    assert probabilities == sorted(probabilities, reverse=True)
+
+
+@SETTINGS
+@given(case_data(), st.integers(0, 10_000))
+def test_order_of_findings_never_changes_the_result(triage, data, seed):
+    first = triage.assess(parse_case(data, VOCABULARY))
+    second = triage.assess(parse_case(_reordered(data, seed), VOCABULARY))
+    assert to_json(assessment_dict(first)) == to_json(assessment_dict(second))
+
+
+@SETTINGS
+@given(case_data(), st.sampled_from(["markers", "labs", "imaging", "history"]), st.data())
+def test_an_unknown_answer_changes_nothing(triage, data, section, draw):
+    finding = draw.draw(st.sampled_from(VOCABULARY.ids_in(section)))
+    if finding in data.get(section, {}):
+        return
+    with_unknown = {**data, section: {**data.get(section, {}), finding: "unknown"}}
+    first = triage.assess(parse_case(data, VOCABULARY), suggest=False)
+    second = triage.assess(parse_case(with_unknown, VOCABULARY), suggest=False)
+    assert to_json(assessment_dict(first)) == to_json(assessment_dict(second))
+
+
+@SETTINGS
+@given(case_data(), st.data())
+def test_predicted_effect_of_an_answer_matches_running_the_engine(kb, triage, data, draw):
+    """Question selection predicts an answer's effect from the rule index; the engine agrees."""
+    case = parse_case(data, VOCABULARY)
+    evaluation = triage.evaluate(case)
+    open_findings = [
+        f for f in VOCABULARY.findings.values() if f.prevalence and f.key not in evaluation.findings
+    ]
+    if not open_findings:
+        return
+    finding = draw.draw(st.sampled_from(open_findings))
+    answer = draw.draw(st.sampled_from(list(finding.answers)))
+    answered = case.with_findings(VOCABULARY, {finding.key: answer})
+    actual = triage.evaluate(answered)
+    changed = [k for k in actual.findings if actual.findings.get(k) != evaluation.findings.get(k)]
+    predicted = kb.refire(actual.findings, evaluation.fired, changed)
+    assert predicted == frozenset(actual.fired)
+
+
+@SETTINGS
+@given(case_data())
+def test_same_input_gives_byte_identical_output(triage, data):
+    case = parse_case(data, VOCABULARY)
+    assert to_json(assessment_dict(triage.assess(case))) == to_json(
+        assessment_dict(triage.assess(case))
+    )
