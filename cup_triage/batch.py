@@ -6,12 +6,17 @@ import csv
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from .errors import CaseError
+import yaml
+
+from .case import Case
+from .errors import CaseError, InputError
 from .load import LoadedCase
+from .vocabulary import Vocabulary
 from .render import row_columns, score_row, to_json
 from .triage import Triage
 
@@ -86,7 +91,23 @@ def write_rows(
     so an interrupted run never leaves a truncated output."""
     suffix = output.suffix.lower()
     if suffix not in (".jsonl", ".json", ".csv"):
-        raise CaseError("output must end in .jsonl, .json or .csv", file=str(output))
+        raise InputError("output must end in .jsonl, .json or .csv", file=str(output))
+    with atomic_output(output) as handle:
+        if suffix == ".csv":
+            writer = csv.DictWriter(handle, fieldnames=row_columns(top_k), extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(row)
+                on_row(row)
+        else:
+            for row in rows:
+                handle.write(to_json(row) + "\n")
+                on_row(row)
+
+
+@contextmanager
+def atomic_output(output: Path) -> Iterator[TextIO]:
+    """A text file that appears at `output` whole or not at all (written aside, then renamed)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", newline="", dir=output.parent, prefix=f".{output.name}.",
@@ -94,17 +115,14 @@ def write_rows(
     )
     try:
         with handle:
-            if suffix == ".csv":
-                writer = csv.DictWriter(handle, fieldnames=row_columns(top_k), extrasaction="ignore")
-                writer.writeheader()
-                for row in rows:
-                    writer.writerow(row)
-                    on_row(row)
-            else:
-                for row in rows:
-                    handle.write(to_json(row) + "\n")
-                    on_row(row)
+            yield handle
         os.replace(handle.name, output)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+
+
+def write_case_file(case: Case, vocabulary: Vocabulary, output: Path) -> None:
+    """Save a case as a case file that `rank`, `score` and `ask --resume` read back."""
+    with atomic_output(output) as handle:
+        yaml.safe_dump(case.to_file_dict(vocabulary), handle, sort_keys=False, allow_unicode=True)

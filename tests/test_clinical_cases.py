@@ -19,16 +19,19 @@ LITERATURE = [
          "histology": "poorly_differentiated_carcinoma", "history": {"hematuria": "yes"}},
         "bladder", None, id="carcinoma + visible haematuria -> bladder"),
     pytest.param(
-        {"sex": "female", "age": 58, "sites": ["liver", "bone"], "histology": "adenocarcinoma",
-         "history": {"hematuria": "yes"}},
-        "bladder", None, id="adenocarcinoma + visible haematuria -> bladder"),
+        {"sex": "female", "age": 63, "sites": ["lung", "retroperitoneal_nodes"],
+         "histology": "poorly_differentiated_carcinoma", "history": {"hematuria": "yes"}},
+        "bladder", None, id="woman, carcinoma + visible haematuria -> bladder"),
+    pytest.param(
+        {"sex": "male", "age": 68, "sites": ["liver"], "history": {"hematuria": "yes"}},
+        "bladder", None, id="metastases, no histology yet, visible haematuria -> bladder"),
     pytest.param(
         {"sex": "male", "age": 72, "sites": ["bone"], "imaging": {"blastic_bone_lesions": "yes"},
          "labs": {"psa": "elevated"}},
-        "prostate", "prostate_blastic_bone_psa", id="man, blastic bone metastases, raised PSA -> prostate"),
+        "prostate", "prostate_bone_psa", id="man, blastic bone metastases, raised PSA -> prostate"),
     pytest.param(
         {"sex": "female", "age": 52, "sites": ["axillary_nodes"], "histology": "adenocarcinoma"},
-        "breast", "breast_axillary_nodes", id="woman, isolated axillary adenocarcinoma -> breast"),
+        "breast", "axillary_adenocarcinoma_women", id="woman, isolated axillary adenocarcinoma -> breast"),
     pytest.param(
         {"sex": "male", "age": 67, "sites": ["liver"], "prior_cancer": "colorectal"},
         "colorectal", None, id="treated colon cancer, new liver metastases -> colorectal"),

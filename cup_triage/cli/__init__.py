@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
-import sys
-import traceback
-
 import click
 
 from ..errors import CupTriageError
+from .ask import ask
 from .common import Context
 from .rank import rank
 from .rules import rules
 from .score import score
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class UserError(click.ClickException):
+    """A library error shown as one line, with the exit code its family documents."""
+
+    def __init__(self, error: CupTriageError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+class TriageGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CupTriageError as error:
+            if ctx.obj is not None and ctx.obj.debug:
+                raise
+            raise UserError(error) from error
+
+
+@click.group(cls=TriageGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cup-triage")
-@click.option("--rules-dir", type=click.Path(exists=True, file_okay=False, path_type=None),
+@click.option("--rules-dir", type=click.Path(exists=True, file_okay=False),
               help="Use another knowledge-base folder instead of the bundled rules.")
 @click.option("--debug", is_flag=True, help="Show a traceback for errors.")
 @click.pass_context
@@ -28,26 +44,10 @@ def cli(ctx: click.Context, rules_dir: str | None, debug: bool) -> None:
     ctx.obj = Context(rules_dir=rules_dir, debug=debug)
 
 
-cli.add_command(rank)
-cli.add_command(score)
-cli.add_command(rules)
+for command in (ask, rank, score, rules):
+    cli.add_command(command)
 
 
 def main() -> None:
-    """Entry point: library errors become one line on stderr and a documented exit code."""
-    debug = "--debug" in sys.argv
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except CupTriageError as exc:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+    """Entry point of the `cup-triage` script."""
+    cli()
