@@ -10,7 +10,7 @@ import argparse
 import random
 import statistics
 import time
-import tracemalloc
+import resource
 
 from cup_triage.case import parse_case
 from cup_triage.interview import Interview
@@ -59,7 +59,6 @@ def main() -> None:
     rng = random.Random(args.seed)
     raw = [realistic_case(rng, vocabulary, n) for n in range(args.cases)]
 
-    tracemalloc.start()
     started = time.perf_counter()
     cases = [parse_case(data, vocabulary) for data in raw]
     floor_seconds = time.perf_counter() - started
@@ -78,8 +77,7 @@ def main() -> None:
         t0 = time.perf_counter()
         interview.next_question()
         question_latencies.append(time.perf_counter() - t0)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     ms = 1000
     print(f"knowledge base: {len(kb.rules)} rules, {len(vocabulary.findings)} findings, "
@@ -94,7 +92,7 @@ def main() -> None:
     print(f"next question (interview) median {statistics.median(question_latencies) * ms:6.1f} ms"
           f"   p95 {percentile(question_latencies, 0.95) * ms:6.1f} ms"
           f"   over {len(question_latencies)} cases")
-    print(f"peak traced memory        {peak / 2**20:8.1f} MiB")
+    print(f"peak memory (max RSS)     {peak_mib:8.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ class QuestionSuggestion(_Value):
     finding: str
     question: str
     step: str
-    expected_shift: float
+    expected_gain_bits: float
     separates: tuple[str, ...]
 
 

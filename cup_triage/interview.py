@@ -62,7 +62,7 @@ class Interview:
             if key not in self.evaluation.findings and key not in self.skipped:
                 finding = self.vocabulary.findings[key]
                 return QuestionSuggestion(finding=key, question=finding.question, step=finding.step,
-                                          expected_shift=0.0, separates=())
+                                          expected_gain_bits=0.0, separates=())
         evaluation = self.evaluation
         for suggestion in self.triage.selector.suggest(
             evaluation.findings, evaluation.fired, evaluation.posterior
@@ -82,7 +82,7 @@ class Interview:
             order = sorted(range(len(posterior)), key=lambda i: -outcome.posterior[i])
             after = {self.triage.ranker.primaries[i] for i in order[:TOP]}
             shift = sum(abs(a - b) for a, b in zip(outcome.posterior, posterior, strict=True)) / 2
-            if after != leaders or shift >= 5 * MATERIAL_SHIFT:
+            if after != leaders or shift >= MATERIAL_SHIFT:
                 return True
         return False
 

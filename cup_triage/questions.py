@@ -10,10 +10,13 @@ from typing import Any
 from .assessment import QuestionSuggestion
 from .case import with_derived_findings
 from .knowledge import KnowledgeBase
-from .ranking import Ranker, normalise
+from .ranking import Ranker, entropy_bits, normalise
 
-MATERIAL_SHIFT = 0.01
-"""Below this expected shift of probability (total variation), an answer changes nothing."""
+MATERIAL_GAIN_BITS = 0.01
+"""Below this expected information gain, an answer would not change the ranking materially."""
+
+MATERIAL_SHIFT = 0.05
+"""A shift of probability (total variation) this large counts as a material change of ranking."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class QuestionSelector:
     def __init__(self, kb: KnowledgeBase, ranker: Ranker) -> None:
         self.kb = kb
         self.ranker = ranker
-        self.askable = [f for f in kb.vocabulary.findings.values() if f.prevalence]
+        self.askable = [f for f in kb.vocabulary.findings.values() if f.prevalence and f.routine]
 
     def outcomes(
         self, findings: Mapping[str, Any], fired: Sequence[str], key: str
@@ -83,31 +86,33 @@ class QuestionSelector:
         limit: int | None = None,
     ) -> list[QuestionSuggestion]:
         """Open findings worth asking, lowest tier first (history before imaging), then by
-        expected shift of the ranking per unit of burden; answers that move nothing are left out."""
+        expected information gain per unit of burden; answers that inform nothing are left out."""
         ranked = []
         vocabulary = self.kb.vocabulary
         for finding in self.askable:
             if finding.key in findings or (steps is not None and finding.step not in steps):
                 continue
             outcomes = self.outcomes(findings, fired, finding.key)
+            gain = entropy_bits(posterior) - sum(
+                o.probability * entropy_bits(o.posterior) for o in outcomes
+            )
+            if gain < MATERIAL_GAIN_BITS:
+                continue
             shift_by_primary = [
                 sum(o.probability * abs(o.posterior[i] - posterior[i]) for o in outcomes)
                 for i in range(len(posterior))
             ]
-            expected_shift = sum(shift_by_primary) / 2
-            if expected_shift < MATERIAL_SHIFT:
-                continue
             step = vocabulary.steps[finding.step]
             order = sorted(range(len(posterior)), key=lambda i: -shift_by_primary[i])
             separates = tuple(self.ranker.primaries[i] for i in order[:3])
             ranked.append(
                 (
-                    (step.tier, -expected_shift / step.burden, finding.key),
+                    (step.tier, -gain / step.burden, finding.key),
                     QuestionSuggestion(
                         finding=finding.key,
                         question=finding.question,
                         step=finding.step,
-                        expected_shift=round(expected_shift, 4),
+                        expected_gain_bits=round(gain, 4),
                         separates=separates,
                     ),
                 )

@@ -52,7 +52,7 @@ def row_columns(top_k: int) -> list[str]:
                       "kb_version", "kb_hash", "file"]
 
 
-def _percent(probability: float) -> str:
+def percent(probability: float) -> str:
     return f"{probability * 100:.1f}%" if probability >= 0.001 else "<0.1%"
 
 
@@ -67,7 +67,7 @@ def _evidence_lines(candidate: Candidate) -> Text:
             continue
         text.append(f"  {title}:\n", style=f"bold {style}")
         for item in items[:EVIDENCE_SHOWN]:
-            text.append(f"    ×{item.likelihood_ratio:g}  ", style=style)
+            text.append(f"    ×{item.likelihood_ratio:.3g}  ", style=style)
             text.append(f"{item.conditions}", style="bold")
             text.append(f"  [{item.kind}] {item.rule_id}\n", style="dim")
             text.append(f"        {item.rationale}\n")
@@ -87,14 +87,14 @@ def render_assessment(assessment: Assessment, console: Console, top: int = 10) -
         table.add_column(column, justify="right" if column in ("#", "probability") else "left")
     for rank, candidate in enumerate(assessment.candidates[:top], 1):
         marker = " ✓" if candidate.primary == assessment.confirmed_primary else ""
-        table.add_row(str(rank), candidate.label + marker, _percent(candidate.probability),
+        table.add_row(str(rank), candidate.label + marker, percent(candidate.probability),
                       ", ".join(candidate.icd_o3), candidate.oncotree)
     console.print(table)
     console.print(f"[italic]{assessment.uncertainty.statement}[/] "
-                  f"(top 3 together {_percent(assessment.uncertainty.top3_probability)}, "
+                  f"(top 3 together {percent(assessment.uncertainty.top3_probability)}, "
                   f"entropy {assessment.uncertainty.entropy_bits:.2f} bits)")
     for candidate in assessment.candidates[:CANDIDATES_EXPLAINED]:
-        console.print(Group(Text(f"\nWhy {candidate.label} ({_percent(candidate.probability)})",
+        console.print(Group(Text(f"\nWhy {candidate.label} ({percent(candidate.probability)})",
                                  style="bold"), _evidence_lines(candidate)))
     for subset in assessment.subsets:
         console.print(Panel(
@@ -127,4 +127,4 @@ def _render_advice(assessment: Assessment, console: Console) -> None:
             console.print(f"\n[bold]{title}[/]")
             for s in suggestions:
                 console.print(f"  • {s.question} [dim](separates {', '.join(s.separates)}; "
-                              f"expected shift {s.expected_shift:.0%})[/]")
+                              f"expected gain {s.expected_gain_bits:.2f} bits)[/]")

@@ -71,6 +71,11 @@ class _FindingEntry(_Model):
     question: str
     prevalence: float = Field(gt=0, lt=1)
     step: str | None = None
+    routine: bool = Field(
+        default=True,
+        description="False for tests the guidelines advise against ordering routinely; "
+        "they are used when known but never suggested.",
+    )
 
 
 class _Section(_Model):
@@ -114,6 +119,7 @@ class Finding(_Model):
     step: str
     answers: tuple[str, ...]
     prevalence: Mapping[str, float] = Field(default_factory=dict)
+    routine: bool = True
 
     @property
     def is_numeric(self) -> bool:
@@ -161,6 +167,7 @@ class Vocabulary:
                         step=entry.step or section.step,
                         answers=section.answers,
                         prevalence={yes: entry.prevalence, no: 1 - entry.prevalence},
+                        routine=entry.routine,
                     )
                 )
         for key in ("site_count", "history_answered"):

@@ -13,7 +13,7 @@ from ..case import parse_case
 from ..errors import CaseError
 from ..interview import Interview
 from ..load import load_case
-from ..render import render_assessment
+from ..render import percent, render_assessment
 from .common import Context, pass_context
 
 HELP = ("answers: y / n (or the answer's name), ? or skip = unknown; "
@@ -76,7 +76,7 @@ def ask(ctx: Context, case_file: Path | None, resume: Path | None, save_path: Pa
 
 def _compact(interview: Interview) -> str:
     labels = interview.vocabulary.primaries
-    return " · ".join(f"{labels[p].label} {v:.0%}" for p, v in interview.ranking())
+    return " · ".join(f"{labels[p].label} {percent(v)}" for p, v in interview.ranking())
 
 
 def _interview_loop(interview: Interview) -> bool:
@@ -89,7 +89,12 @@ def _interview_loop(interview: Interview) -> bool:
         step = vocabulary.steps[question.step].label
         click.echo(f"\nNow: {_compact(interview)}")
         finding = vocabulary.findings[question.finding]
-        options = "/".join(finding.answers) if len(finding.answers) <= 3 else "see 'why' for options"
+        if finding.is_numeric:
+            options = "years"
+        elif len(finding.answers) <= 3:
+            options = "/".join(finding.answers)
+        else:
+            options = "type 'why' to list the answers"
         while True:
             line = _read_line(f"[{step}] {question.question} ({options}) > ")
             if line is None:
@@ -103,7 +108,7 @@ def _interview_loop(interview: Interview) -> bool:
                 _show_how(interview)
             elif command in ("rank", "r"):
                 for primary, probability in interview.ranking(top=10):
-                    click.echo(f"  {vocabulary.primaries[primary].label:<45} {probability:6.1%}")
+                    click.echo(f"  {vocabulary.primaries[primary].label:<52} {percent(probability):>6}")
             elif command in ("back", "b"):
                 click.echo("Undone." if interview.back() else "Nothing to undo.")
                 break
@@ -132,7 +137,7 @@ def _show_why(interview: Interview, key: str) -> None:
     click.echo(f"  It feeds {len(why.rules)} rule(s):")
     for rule in why.rules[:6]:
         strongest = sorted(rule.lr.items(), key=lambda kv: -abs(kv[1] - 1))[:3]
-        weights = ", ".join(f"{labels[p].label} ×{v:g}" for p, v in strongest)
+        weights = ", ".join(f"{labels[p].label} ×{v:.3g}" for p, v in strongest)
         click.echo(f"   - {rule.id} [{rule.kind}] {rule.describe()}" + (f" → {weights}" if weights else ""))
         click.echo(f"     {rule.rationale}")
 
@@ -143,4 +148,4 @@ def _show_how(interview: Interview) -> None:
     if not evidence:
         click.echo("   - nothing specific yet: it is the most common occult primary a priori")
     for item in evidence[:6]:
-        click.echo(f"   - ×{item.likelihood_ratio:g} {item.conditions} ({item.rule_id}): {item.rationale}")
+        click.echo(f"   - ×{item.likelihood_ratio:.3g} {item.conditions} ({item.rule_id}): {item.rationale}")
