@@ -44,26 +44,36 @@ class Concluded(experta.Fact):
     """A fact a rule concluded: name (e.g. 'ck_pattern') and value."""
 
 
-def _value_test(condition: Condition) -> Any:
-    if condition.is_ is not None:
-        if len(condition.is_) == 1:
-            return condition.is_[0]
-        allowed = frozenset(condition.is_)
-        return experta.P(lambda value: value in allowed)
-    if condition.is_not is not None:
-        excluded = frozenset(condition.is_not)
-        return experta.P(lambda value: value not in excluded)
-    return experta.P(condition.holds)
+def _one_of(values: tuple[str, ...]) -> Any:
+    if len(values) == 1:
+        return values[0]
+    allowed = frozenset(values)
+    return experta.P(lambda value: value in allowed)
 
 
 def _pattern(condition: Condition) -> Any:
     if condition.fact is not None:
-        if condition.tests_unknown:
-            return experta.NOT(Concluded(name=condition.fact))
-        return Concluded(name=condition.fact, value=_value_test(condition))
+        subject, field, fact = {"name": condition.fact}, "value", Concluded
+    else:
+        subject, field, fact = {"key": condition.finding}, "answer", Finding
+    if condition.is_not is not None:
+        if condition.fact is not None:
+            # On a fact, "is_not" means no rule concluded any listed value.
+            return experta.NOT(fact(**subject, **{field: _one_of(condition.is_not)}))
+        excluded = frozenset(condition.is_not)
+        return fact(**subject, **{field: experta.P(lambda value: value not in excluded)})
+    if condition.is_ is None:
+        return fact(**subject, **{field: experta.P(condition.holds)})
     if condition.tests_unknown:
-        return experta.NOT(Finding(key=condition.finding))
-    return Finding(key=condition.finding, answer=_value_test(condition))
+        return experta.NOT(fact(**subject))
+    known = fact(**subject, **{field: _one_of(condition.known_answers)})
+    if condition.accepts_unknown:
+        return experta.OR(experta.NOT(fact(**subject)), known)
+    return known
+
+
+def _may_negate(condition: Condition) -> bool:
+    return condition.accepts_unknown or (condition.fact is not None and condition.is_not is not None)
 
 
 def _strata(kb: KnowledgeBase) -> dict[str, int]:
@@ -109,7 +119,8 @@ def compile_engine_class(kb: KnowledgeBase) -> type:
                 engine.declare(Concluded(name=name, value=value))
 
         patterns = [_pattern(c) for c in rule.when]
-        if all(c.tests_unknown for c in rule.when):
+        if any(_may_negate(c) for c in rule.when):
+            # A negated pattern needs a fact to join against; InitialFact is always there.
             patterns.insert(0, experta.InitialFact())
         salience = top - strata[rule.id]
         members[f"rule_{index:04d}"] = experta.Rule(*patterns, salience=salience)(fire)

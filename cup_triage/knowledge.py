@@ -54,9 +54,10 @@ class _Model(BaseModel):
 class Condition(_Model):
     """One test over a finding or over a fact another rule concluded.
 
-    `is` lists the answers that satisfy it (any of them); `is: unknown` holds when the finding
-    is unanswered (or the fact was not concluded); `is_not` holds for a known answer outside
-    the list; `at_least` / `below` test numeric findings (age, site_count, history_answered).
+    `is` lists the answers that satisfy it (any of them); `unknown` among them also accepts an
+    unanswered finding (or a fact nobody concluded). `is_not` on a finding holds for a known
+    answer outside the list; on a fact, it holds when no rule concluded any listed value.
+    `at_least` / `below` test numeric findings (age, site_count, history_answered).
     """
 
     finding: str | None = None
@@ -78,8 +79,6 @@ class Condition(_Model):
             raise ValueError("a condition has exactly one test: is, is_not, or at_least/below")
         if numeric and self.finding not in NUMERIC_FINDINGS:
             raise ValueError(f"at_least/below apply only to {', '.join(NUMERIC_FINDINGS)}")
-        if self.is_ and UNKNOWN in self.is_ and len(self.is_) > 1:
-            raise ValueError("'is: unknown' cannot be combined with other answers")
         return self
 
     @property
@@ -88,7 +87,18 @@ class Condition(_Model):
 
     @property
     def tests_unknown(self) -> bool:
+        """Holds only when the subject is unknown."""
         return self.is_ == (UNKNOWN,)
+
+    @property
+    def accepts_unknown(self) -> bool:
+        """Holds when the subject is unknown (possibly among other answers)."""
+        return self.is_ is not None and UNKNOWN in self.is_
+
+    @property
+    def known_answers(self) -> tuple[str, ...]:
+        """The answers listed in `is`, without `unknown`."""
+        return tuple(a for a in self.is_ or () if a != UNKNOWN)
 
     def describe(self) -> str:
         """The condition in words a clinician can read, e.g. 'history.hemoptysis = yes'."""
@@ -97,7 +107,7 @@ class Condition(_Model):
         if self.is_ is not None:
             return f"{self.subject} = {' or '.join(self.is_)}"
         if self.is_not is not None:
-            return f"{self.subject} ≠ {' or '.join(self.is_not)}"
+            return f"{self.subject} ≠ {' nor '.join(self.is_not)}"
         parts = []
         if self.at_least is not None:
             parts.append(f"{self.subject} ≥ {self.at_least:g}")
@@ -108,7 +118,7 @@ class Condition(_Model):
     def holds(self, value: Any) -> bool:
         """Whether the condition holds for one answer (None when unanswered)."""
         if self.is_ is not None:
-            return value is None if self.tests_unknown else value in self.is_
+            return value in self.known_answers or (value is None and self.accepts_unknown)
         if value is None:
             return False
         if self.is_not is not None:
@@ -118,11 +128,9 @@ class Condition(_Model):
 
     def holds_for_any(self, values: frozenset[str]) -> bool:
         """Whether the condition holds for a concluded fact, which may carry several values."""
-        if self.tests_unknown:
-            return not values
         if self.is_ is not None:
-            return bool(values & set(self.is_))
-        return bool(values - set(self.is_not or ()))
+            return bool(values & set(self.is_)) or (not values and self.accepts_unknown)
+        return not values & set(self.is_not or ())
 
 
 class Advice(_Model):

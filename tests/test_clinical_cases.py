@@ -73,3 +73,43 @@ def test_example_cases_rank_their_confirmed_primary_in_the_top_three(kb, triage)
             misses.append((case.id, rank, assessment.candidates[0].primary))
     assert not misses
     assert hits_top1 / len(cases) >= 0.85
+
+
+@pytest.mark.parametrize("folder", ["validation", "holdout"])
+def test_held_out_sets_meet_the_accuracy_targets(kb, triage, folder):
+    """validation/ was written beside the rules; holdout/ was written blind to them."""
+    cases = [item.case for item in iter_cases([CASES / folder], kb.vocabulary)]
+    ranks = [triage.assess(c, suggest=False).rank_of(c.confirmed_primary) for c in cases]
+    top1 = sum(r == 1 for r in ranks) / len(ranks)
+    top3 = sum(r <= 3 for r in ranks) / len(ranks)
+    assert len(cases) >= 80
+    assert top1 >= 0.78 and top3 >= 0.95, (top1, top3)
+
+
+# A favourable subset fixes the treatment and stops the search, so it must never be named when
+# the pathology contradicts it.
+CONTRADICTED_SUBSETS = [
+    pytest.param(
+        {"sex": "female", "age": 47, "sites": ["axillary_nodes"],
+         "histology": "poorly_differentiated_carcinoma",
+         "markers": {"pan_ck": "negative", "sox10": "positive", "s100": "positive",
+                     "melan_a": "positive"}},
+        "axillary_adenocarcinoma_women", "melanoma", id="SOX10+ axillary tumour is not occult breast"),
+    pytest.param(
+        {"sex": "male", "age": 71, "sites": ["bone", "adrenal"],
+         "imaging": {"blastic_bone_lesions": "yes"}, "labs": {"psa": "elevated"},
+         "histology": "adenocarcinoma",
+         "markers": {"psa": "negative", "nkx3_1": "negative", "ttf1": "positive"}},
+        "prostate_bone_psa", "lung", id="PSA- NKX3.1- blastic tumour is not treated as prostate"),
+    pytest.param(
+        {"sex": "male", "age": 58, "sites": ["cervical_nodes"],
+         "histology": "squamous_cell_carcinoma", "markers": {"cd45": "positive", "pan_ck": "negative"}},
+        "cervical_squamous", "lymphoma", id="CD45+ keratin-negative neck node is not head and neck SCC"),
+]
+
+
+@pytest.mark.parametrize(("findings", "subset", "leader"), CONTRADICTED_SUBSETS)
+def test_a_subset_contradicted_by_the_stains_is_not_named(assess, findings, subset, leader):
+    assessment = assess(findings)
+    assert subset not in {s.id for s in assessment.subsets}
+    assert assessment.candidates[0].primary == leader

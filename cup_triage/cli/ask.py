@@ -20,7 +20,7 @@ HELP = ("answers: y / n (or the answer's name), ? or skip = unknown; "
         "commands: why, how, rank, back, quit")
 
 
-def _read_line(prompt: str) -> str | None:
+def read_line(prompt: str) -> str | None:
     """One line of input; None at end of input, so a closed pipe never hangs the interview."""
     click.echo(prompt, nl=False)
     line = sys.stdin.readline()
@@ -96,7 +96,7 @@ def _interview_loop(interview: Interview) -> bool:
         else:
             options = "type 'why' to list the answers"
         while True:
-            line = _read_line(f"[{step}] {question.question} ({options}) > ")
+            line = read_line(f"[{step}] {question.question} ({options}) > ")
             if line is None:
                 return False
             command = line.lower()
