@@ -5,11 +5,12 @@ from __future__ import annotations
 import collections
 import collections.abc
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import KnowledgeError
 from .knowledge import Condition, KnowledgeBase, Rule
+from .vocabulary import UNKNOWN
 
 
 def _import_experta() -> Any:
@@ -36,12 +37,62 @@ def _import_experta() -> Any:
 experta = _import_experta()
 
 
-class Finding(experta.Fact):
-    """An answered finding: key (e.g. 'markers.ck7') and answer."""
+class _ChangedNodesMatcher(experta.matchers.ReteMatcher):
+    """experta's RETE matcher, visiting only the rules whose conflict set changed.
+
+    After every firing experta asks each rule's conflict-set node for new activations; with
+    hundreds of rules and a few dozen firings a case, that scan was most of the run time. A
+    node can only have news if it was activated since the last scan, so each node marks itself
+    when activated, and the scan visits the marked ones in network order (the same order as
+    before, so the agenda and the firing order do not change).
+    """
+
+    def build_network(self) -> None:
+        super().build_network()
+        self._changed: dict[int, Any] = {}
+        self._position: dict[int, int] = {}
+        for position, node in enumerate(self._get_conflict_set_nodes()):
+            self._position[id(node)] = position
+            node._activate = self._marking(node, node._activate)
+
+    def _marking(self, node: Any, activate: Any) -> Any:
+        def activate_and_mark(token: Any) -> None:
+            self._changed[id(node)] = node
+            activate(token)
+
+        return activate_and_mark
+
+    def changes(self, adding: Any = None, deleting: Any = None) -> tuple[list, list]:
+        for fact in deleting or ():
+            self.root_node.remove(fact)
+        for fact in adding or ():
+            self.root_node.add(fact)
+        added: list = []
+        removed: list = []
+        for key in sorted(self._changed, key=self._position.__getitem__):
+            node_added, node_removed = self._changed[key].get_activations()
+            added.extend(node_added)
+            removed.extend(node_removed)
+        self._changed.clear()
+        return added, removed
+
+
+class CaseFacts(experta.Fact):
+    """One case as one fact: a field per finding, `unknown` where unanswered.
+
+    One fact per case, rather than one per finding, lets each rule's finding conditions become
+    field tests on a single pattern: the RETE network needs no joins for them, and a case
+    passes through the network once.
+    """
 
 
 class Concluded(experta.Fact):
     """A fact a rule concluded: name (e.g. 'ck_pattern') and value."""
+
+
+def field_name(key: str) -> str:
+    """experta reads '__' in a field name as nesting, and a dot is no keyword: use '_'."""
+    return key.replace(".", "_")
 
 
 def _one_of(values: tuple[str, ...]) -> Any:
@@ -51,29 +102,39 @@ def _one_of(values: tuple[str, ...]) -> Any:
     return experta.P(lambda value: value in allowed)
 
 
-def _pattern(condition: Condition) -> Any:
-    if condition.fact is not None:
-        subject, field, fact = {"name": condition.fact}, "value", Concluded
-    else:
-        subject, field, fact = {"key": condition.finding}, "answer", Finding
-    if condition.is_not is not None:
-        if condition.fact is not None:
-            # On a fact, "is_not" means no rule concluded any listed value.
-            return experta.NOT(fact(**subject, **{field: _one_of(condition.is_not)}))
-        excluded = frozenset(condition.is_not)
-        return fact(**subject, **{field: experta.P(lambda value: value not in excluded)})
-    if condition.is_ is None:
-        return fact(**subject, **{field: experta.P(condition.holds)})
+def _finding_test(condition: Condition) -> Any:
+    """The field test of one finding condition (unanswered findings hold UNKNOWN)."""
     if condition.tests_unknown:
-        return experta.NOT(fact(**subject))
-    known = fact(**subject, **{field: _one_of(condition.known_answers)})
+        return UNKNOWN
+    if condition.is_ is not None:
+        answers = condition.known_answers + ((UNKNOWN,) if condition.accepts_unknown else ())
+        return _one_of(answers)
+    return experta.P(lambda value: value != UNKNOWN and condition.holds(value))
+
+
+def _fact_pattern(condition: Condition) -> Any:
+    if condition.is_not is not None:
+        # On a fact, "is_not" means no rule concluded any listed value.
+        return experta.NOT(Concluded(name=condition.fact, value=_one_of(condition.is_not)))
+    if condition.tests_unknown:
+        return experta.NOT(Concluded(name=condition.fact))
+    known = Concluded(name=condition.fact, value=_one_of(condition.known_answers))
     if condition.accepts_unknown:
-        return experta.OR(experta.NOT(fact(**subject)), known)
+        return experta.OR(experta.NOT(Concluded(name=condition.fact)), known)
     return known
 
 
-def _may_negate(condition: Condition) -> bool:
-    return condition.accepts_unknown or (condition.fact is not None and condition.is_not is not None)
+def _patterns(rule: Rule) -> list[Any]:
+    tests: dict[str, list[Any]] = {}
+    for condition in rule.when:
+        if condition.finding is not None:
+            tests.setdefault(field_name(condition.finding), []).append(_finding_test(condition))
+    fields = {}
+    for name, field_tests in tests.items():
+        fields[name] = field_tests[0]
+        for more in field_tests[1:]:
+            fields[name] = fields[name] & (more if not isinstance(more, str) else experta.L(more))
+    return [CaseFacts(**fields)] + [_fact_pattern(c) for c in rule.when if c.fact is not None]
 
 
 def _strata(kb: KnowledgeBase) -> dict[str, int]:
@@ -118,12 +179,9 @@ def compile_engine_class(kb: KnowledgeBase) -> type:
             for name, value in _rule.concludes.items():
                 engine.declare(Concluded(name=name, value=value))
 
-        patterns = [_pattern(c) for c in rule.when]
-        if any(_may_negate(c) for c in rule.when):
-            # A negated pattern needs a fact to join against; InitialFact is always there.
-            patterns.insert(0, experta.InitialFact())
         salience = top - strata[rule.id]
-        members[f"rule_{index:04d}"] = experta.Rule(*patterns, salience=salience)(fire)
+        members[f"rule_{index:04d}"] = experta.Rule(*_patterns(rule), salience=salience)(fire)
+    members["__matcher__"] = _ChangedNodesMatcher
     return type("CupTriageEngine", (experta.KnowledgeEngine,), members)
 
 
@@ -132,16 +190,15 @@ class Engine:
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self._engine = compile_engine_class(kb)()
+        self._keys = tuple(kb.vocabulary.findings)
 
     def run(self, findings: Mapping[str, Any]) -> list[str]:
         """Run the rules over a case's findings; return the fired rule ids in firing order."""
         engine = self._engine
         engine.reset()
         engine.fired = []
-        engine.declare(*_facts(findings))
+        engine.declare(
+            CaseFacts(**{field_name(key): findings.get(key, UNKNOWN) for key in self._keys})
+        )
         engine.run()
         return list(engine.fired)
-
-
-def _facts(findings: Mapping[str, Any]) -> Iterable[Finding]:
-    return [Finding(key=key, answer=answer) for key, answer in sorted(findings.items())]

@@ -49,6 +49,7 @@ class Triage:
         self.ranker = Ranker(kb)
         self.selector = QuestionSelector(kb, self.ranker)
         self.stamp = KnowledgeBaseStamp(version=kb.version, hash=kb.fingerprint)
+        self._contributions: dict[tuple[str, str], Contribution | None] = {}
 
     def evaluate(self, case: Case) -> Evaluation:
         """Run the engine on a case and rank the primaries."""
@@ -58,15 +59,19 @@ class Triage:
         posterior = tuple(self.ranker.posteriors(counted))
         return Evaluation(findings, fired, tuple(counted), superseded, posterior)
 
-    def assess(self, case: Case, *, suggest: bool = True) -> Assessment:
-        """The full assessment of one case: ranking, explanations, subsets, red flags, advice."""
+    def assess(self, case: Case, *, suggest: bool = True, explain: bool = True) -> Assessment:
+        """The full assessment of one case: ranking, explanations, subsets, red flags, advice.
+
+        `suggest=False` skips the next questions and tests; `explain=False` also leaves out the
+        evidence lists and the firing trace (what a batch row does not show), for speed.
+        """
         evaluation = self.evaluate(case)
         rules = [self.kb.rules_by_id[rule_id] for rule_id in evaluation.fired]
         order = sorted(
             range(len(self.ranker.primaries)),
             key=lambda i: (-evaluation.posterior[i], self.ranker.primaries[i]),
         )
-        candidates = tuple(self._candidate(i, evaluation) for i in order)
+        candidates = tuple(self._candidate(i, evaluation, explain) for i in order)
         suggestions = (
             self.selector.suggest(evaluation.findings, evaluation.fired, evaluation.posterior)
             if suggest
@@ -76,7 +81,9 @@ class Triage:
             case_id=case.id,
             knowledge_base=self.stamp,
             candidates=candidates,
-            fired=tuple(self._fired(n, rule, evaluation) for n, rule in enumerate(rules, 1)),
+            fired=tuple(self._fired(n, rule, evaluation) for n, rule in enumerate(rules, 1))
+            if explain
+            else (),
             subsets=tuple(_unique(self._subset(r) for r in rules if r.subset)),
             red_flags=tuple(_unique(self._red_flag(r) for r in rules if r.red_flag)),
             advice=tuple(
@@ -93,21 +100,27 @@ class Triage:
             confirmed_primary=case.confirmed_primary,
         )
 
-    def _candidate(self, index: int, evaluation: Evaluation) -> Candidate:
-        primary_id = self.ranker.primaries[index]
-        primary = self.kb.vocabulary.primaries[primary_id]
-        contributions = []
-        for rule_id in evaluation.counted:
+    def _contribution(self, rule_id: str, primary_id: str) -> Contribution | None:
+        """What one rule says for or against one primary (None if nothing); rules never change,
+        so each answer is built once."""
+        key = (rule_id, primary_id)
+        if key not in self._contributions:
             rule = self.kb.rules_by_id[rule_id]
             weight = relative_weight(rule, primary_id)
-            if weight != 1.0:
-                contributions.append(
-                    Contribution(
-                        rule_id=rule.id, kind=rule.kind, conditions=rule.describe(),
-                        likelihood_ratio=round(weight, 4), rationale=rule.rationale,
-                        source=rule.source,
-                    )
-                )
+            self._contributions[key] = None if weight == 1.0 else Contribution(
+                rule_id=rule.id, kind=rule.kind, conditions=rule.describe(),
+                likelihood_ratio=round(weight, 4), rationale=rule.rationale, source=rule.source,
+            )
+        return self._contributions[key]
+
+    def _candidate(self, index: int, evaluation: Evaluation, explain: bool) -> Candidate:
+        primary_id = self.ranker.primaries[index]
+        primary = self.kb.vocabulary.primaries[primary_id]
+        contributions = [
+            contribution
+            for rule_id in (evaluation.counted if explain else ())
+            if (contribution := self._contribution(rule_id, primary_id)) is not None
+        ]
         contributions.sort(key=lambda c: (-abs(_log_or_big(c.likelihood_ratio)), c.rule_id))
         return Candidate(
             primary=primary_id,
