@@ -14,6 +14,7 @@ import resource
 
 from cup_triage.case import parse_case
 from cup_triage.interview import Interview
+from cup_triage.knowledge import KnowledgeBase, RulesFile
 from cup_triage.load import load_knowledge_base
 from cup_triage.triage import Triage
 from cup_triage.vocabulary import Vocabulary
@@ -44,6 +45,33 @@ def realistic_case(rng: random.Random, vocabulary: Vocabulary, number: int) -> d
     }
 
 
+def scaled_knowledge_base(kb: KnowledgeBase, factor: int, rng: random.Random) -> KnowledgeBase:
+    """The knowledge base plus (factor - 1) × as many generated evidence rules: one or two
+    finding conditions each, likelihood ratios for a few primaries, like the real ones."""
+    vocabulary = kb.vocabulary
+    findings = [f for f in vocabulary.findings.values() if f.answers and f.key != "sex"]
+    primaries = list(vocabulary.primaries)
+    generated = []
+    for number in range(len(kb.rules) * (factor - 1)):
+        conditions = []
+        for finding in rng.sample(findings, rng.choice((1, 1, 2))):
+            conditions.append({"finding": finding.key, "is": rng.choice(finding.answers)})
+        generated.append({
+            "id": f"generated.{number}",
+            "kind": "history",
+            "when": conditions,
+            "lr": {p: round(rng.uniform(0.5, 2.0), 2) for p in rng.sample(primaries, 3)},
+            "group": f"generated.{number}",
+            "rationale": "Generated rule for scaling measurements only.",
+            "source": "bench/bench.py",
+        })
+    files = dict(kb.files)
+    files["generated.yaml"] = RulesFile.model_validate(
+        {"description": "generated for the benchmark", "rules": generated}
+    )
+    return KnowledgeBase(vocabulary, files)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -54,6 +82,8 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--questions", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--scale", type=int, nargs="*", default=[4, 16],
+                        help="Also measure with the knowledge base scaled by these factors.")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -100,6 +130,29 @@ def main() -> None:
           f"   p95 {percentile(question_latencies, 0.95) * ms:6.1f} ms"
           f"   over {len(question_latencies)} cases")
     print(f"peak memory (max RSS)     {peak_mib:8.1f} MiB")
+
+    if args.scale:
+        print("\nscaling (knowledge base × factor with generated rules; "
+              f"{min(len(cases), 100)} cases, {min(args.questions, 20)} interviews):")
+        print("  factor  rules  compile ms  rank median ms  rank p95 ms  next-question p95 ms")
+    for factor in args.scale:
+        scaled = scaled_knowledge_base(kb, factor, random.Random(args.seed))
+        started = time.perf_counter()
+        scaled_triage = Triage(scaled)
+        compile_ms = (time.perf_counter() - started) * ms
+        rank_times = []
+        for case in cases[:100]:
+            t0 = time.perf_counter()
+            scaled_triage.assess(case, suggest=False, explain=False)
+            rank_times.append(time.perf_counter() - t0)
+        question_times = []
+        for case in cases[: min(args.questions, 20)]:
+            t0 = time.perf_counter()
+            Interview(scaled_triage, case).next_question()
+            question_times.append(time.perf_counter() - t0)
+        print(f"  {factor:>6}  {len(scaled.rules):>5}  {compile_ms:>10.0f}  "
+              f"{statistics.median(rank_times) * ms:>14.2f}  {percentile(rank_times, 0.95) * ms:>11.2f}"
+              f"  {percentile(question_times, 0.95) * ms:>19.1f}")
 
 
 if __name__ == "__main__":

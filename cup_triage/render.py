@@ -56,7 +56,8 @@ def percent(probability: float) -> str:
     return f"{probability * 100:.1f}%" if probability >= 0.001 else "<0.1%"
 
 
-def _evidence_lines(candidate: Candidate) -> Text:
+def _evidence_lines(candidate: Candidate, explained: set[str]) -> Text:
+    """Evidence for and against one candidate; a rationale already printed is not repeated."""
     text = Text()
     for title, items, style in (
         ("for", candidate.evidence_for, "green"),
@@ -70,7 +71,9 @@ def _evidence_lines(candidate: Candidate) -> Text:
             text.append(f"    ×{item.likelihood_ratio:.3g}  ", style=style)
             text.append(f"{item.conditions}", style="bold")
             text.append(f"  [{item.kind}] {item.rule_id}\n", style="dim")
-            text.append(f"        {item.rationale}\n")
+            if item.rule_id not in explained:
+                text.append(f"        {item.rationale}\n")
+                explained.add(item.rule_id)
         if len(items) > EVIDENCE_SHOWN:
             text.append(f"    … and {len(items) - EVIDENCE_SHOWN} more\n", style="dim")
     return text
@@ -93,9 +96,10 @@ def render_assessment(assessment: Assessment, console: Console, top: int = 10) -
     console.print(f"[italic]{assessment.uncertainty.statement}[/] "
                   f"(top 3 together {percent(assessment.uncertainty.top3_probability)}, "
                   f"entropy {assessment.uncertainty.entropy_bits:.2f} bits)")
+    explained: set[str] = set()
     for candidate in assessment.candidates[:CANDIDATES_EXPLAINED]:
         console.print(Group(Text(f"\nWhy {candidate.label} ({percent(candidate.probability)})",
-                                 style="bold"), _evidence_lines(candidate)))
+                                 style="bold"), _evidence_lines(candidate, explained)))
     for subset in assessment.subsets:
         console.print(Panel(
             f"[bold]{subset.label}[/]\nTreat as: {subset.treat_as}. {subset.management}\n"

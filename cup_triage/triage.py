@@ -95,7 +95,11 @@ class Triage:
             next_questions=tuple(
                 [s for s in suggestions if s.step in QUESTION_STEPS][:SUGGESTIONS_SHOWN]
             ),
-            next_tests=tuple([s for s in suggestions if s.step in TEST_STEPS][:SUGGESTIONS_SHOWN]),
+            # Tests are ordered together, so the most informative comes first whatever its tier.
+            next_tests=tuple(sorted(
+                (s for s in suggestions if s.step in TEST_STEPS),
+                key=lambda s: (-s.expected_gain_bits, s.finding),
+            )[:SUGGESTIONS_SHOWN]),
             uncertainty=_uncertainty([c.probability for c in candidates]),
             confirmed_primary=case.confirmed_primary,
         )
