@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import reprlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .errors import CaseError
 from .vocabulary import SECTIONS, Vocabulary, did_you_mean, normalise_answer
 
 LIST_SECTIONS = ("sites", "features")
 """Sections a case file may give as a list of present findings (or as a mapping of answers)."""
+
+
+def shown(value: Any) -> str:
+    """A value as an error message quotes it: its repr, cut short (input can be huge)."""
+    return reprlib.repr(value)
 
 
 def _vocabulary(info: ValidationInfo) -> Vocabulary:
@@ -21,10 +35,11 @@ def _vocabulary(info: ValidationInfo) -> Vocabulary:
 def _check_id(value: Any, options: Mapping[str, Any] | list[str], what: str, field: str) -> str:
     value = normalise_answer(value)
     if not isinstance(value, str) or value not in options:
-        shown = list(options)
-        expected = " | ".join(shown) if len(shown) <= 6 else f"one of the {what} ids"
+        valid = list(options)
+        expected = " | ".join(valid) if len(valid) <= 6 else f"one of the {what} ids"
         raise CaseError(
-            f"expected {expected}, got {value!r}", field=field, hint=did_you_mean(value, options)
+            f"expected {expected}, got {shown(value)}", field=field,
+            hint=did_you_mean(value, options) if isinstance(value, str) else None,
         )
     return value
 
@@ -52,6 +67,14 @@ class Case(BaseModel):
     @classmethod
     def _id_is_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_one_line(cls, value: str) -> str:
+        # A case id names the case in every error line and in every row of a batch output.
+        if not value.isprintable():
+            raise ValueError(f"a case id is one line of printable text, got {shown(value)}")
+        return value
 
     @field_validator("sex", mode="before")
     @classmethod
@@ -102,13 +125,34 @@ class Case(BaseModel):
             answer = normalise_answer(answer)
             if answer not in (yes, no, "unknown", None):
                 raise CaseError(
-                    f"expected {yes} | {no}, got {answer!r}",
+                    f"expected {yes} | {no}, got {shown(answer)}",
                     field=f"{section}.{finding}",
-                    hint=did_you_mean(answer, (yes, no)),
+                    hint=did_you_mean(answer, (yes, no)) if isinstance(answer, str) else None,
                 )
             if answer in (yes, no):
                 answers[finding] = answer
         return answers
+
+    @model_validator(mode="after")
+    def _one_sex(self, info: ValidationInfo) -> Case:
+        """Findings and primaries only one sex can have must agree with the patient's sex
+        and with each other (the vocabulary marks them with `sex`)."""
+        patient = self.sex
+        first: tuple[str, str] | None = None  # the answer that told the sex, if the case did not
+        for field, what, sex in _sex_specific_answers(self, _vocabulary(info)):
+            if patient is None:
+                patient, first = sex, (field, what)
+            elif sex != patient and first is None:
+                raise CaseError(
+                    f"{what} in a {patient} patient", field=field,
+                    hint=f"only {sex} patients have this; check the sex or the answer",
+                )
+            elif sex != patient:
+                raise CaseError(
+                    f"{what} contradicts {first[0]} ({first[1]})", field=field,
+                    hint=f"only {sex} patients have the one, only {patient} the other",
+                )
+        return self
 
     def findings(self, vocabulary: Vocabulary) -> dict[str, Any]:
         """Every answered finding as `key -> answer` (e.g. 'history.hemoptysis' -> 'yes').
@@ -166,6 +210,28 @@ class Case(BaseModel):
         return parse_case(data, vocabulary)
 
 
+def _sex_specific_answers(case: Case, vocabulary: Vocabulary) -> Iterator[tuple[str, str, str]]:
+    """(field, the answer in words, sex) for each answer only one sex can have, in a fixed order
+    (vocabulary order) so that the error a case gets never depends on the order of its keys."""
+    for finding in vocabulary.findings.values():
+        if finding.sex is None or finding.section not in SECTIONS:
+            continue
+        answers = getattr(case, finding.section) or {}
+        positive = finding.answers[0]
+        if answers.get(finding.key.partition(".")[2]) == positive:
+            yield finding.key, _in_words(finding.section, finding.label, positive), finding.sex
+    for field in ("prior_cancer", "confirmed_primary"):
+        primary = vocabulary.primaries.get(getattr(case, field) or "")
+        if primary is not None and primary.sex is not None:
+            yield field, f"{primary.label} primary", primary.sex
+
+
+def _in_words(section: str, label: str, answer: str) -> str:
+    if section == "sites":
+        return f"metastases to the {label}"
+    return label if answer == "yes" else f"{label} {answer}"
+
+
 def with_derived_findings(answers: Mapping[str, Any], vocabulary: Vocabulary) -> dict[str, Any]:
     """Add the numbers rules may test: `site_count` (once every site is known) and
     `history_answered`. Shared by cases and by hypothetical answers in question selection."""
@@ -190,7 +256,9 @@ def _as_mapping(current: Any, vocabulary: Vocabulary, section: str) -> dict[str,
 
 def parse_case(data: Any, vocabulary: Vocabulary, *, file: str | None = None) -> Case:
     """Validate one case mapping; errors name the file, the case id and the field."""
-    case_id = str(data.get("id")) if isinstance(data, Mapping) and data.get("id") is not None else None
+    raw_id = data.get("id") if isinstance(data, Mapping) else None
+    short = isinstance(raw_id, str) and len(raw_id) <= 100
+    case_id = None if raw_id is None else raw_id if short else shown(raw_id)
     if not isinstance(data, Mapping):
         raise CaseError(f"a case is a mapping of fields, got {type(data).__name__}", file=file)
     try:
@@ -208,6 +276,8 @@ def parse_case(data: Any, vocabulary: Vocabulary, *, file: str | None = None) ->
             message += f"; {hint}" if hint else f"; expected one of {', '.join(fields)}"
         elif first["type"] == "missing":
             message = "required field is missing"
+        elif "input" in first:
+            message += f", got {shown(first['input'])}"
         more = exc.error_count() - 1
         raise CaseError(
             message,

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from .errors import KnowledgeError
+
 SECTIONS = ("sites", "features", "markers", "labs", "imaging", "history")
 """Sections of a case that hold many findings each, in the order of the case format."""
 
@@ -15,6 +17,8 @@ NUMERIC_FINDINGS = ("age", "site_count", "history_answered")
 """Findings whose answer is a number; site_count and history_answered are derived from a case."""
 
 UNKNOWN = "unknown"
+
+Sex = Literal["female", "male"]
 
 
 def normalise_answer(value: Any) -> Any:
@@ -56,7 +60,7 @@ class Primary(_Model):
     label: str
     icd_o3: tuple[str, ...] = Field(min_length=1)
     oncotree: str
-    sex: Literal["female", "male"] | None = None
+    sex: Sex | None = None
 
 
 class AnswerOption(_Model):
@@ -71,6 +75,11 @@ class _FindingEntry(_Model):
     question: str
     prevalence: float = Field(gt=0, lt=1)
     step: str | None = None
+    sex: Sex | None = Field(
+        default=None,
+        description="Set for findings only one sex can have (ovarian metastases, serum PSA): "
+        "a positive answer in the other sex is a contradiction, not evidence.",
+    )
     routine: bool = Field(
         default=True,
         description="False for tests the guidelines advise against ordering routinely; "
@@ -119,6 +128,7 @@ class Finding(_Model):
     step: str
     answers: tuple[str, ...]
     prevalence: Mapping[str, float] = Field(default_factory=dict)
+    sex: Sex | None = None
     routine: bool = True
 
     @property
@@ -167,6 +177,7 @@ class Vocabulary:
                         step=entry.step or section.step,
                         answers=section.answers,
                         prevalence={yes: entry.prevalence, no: 1 - entry.prevalence},
+                        sex=entry.sex,
                         routine=entry.routine,
                     )
                 )
@@ -178,7 +189,9 @@ class Vocabulary:
         self.findings: dict[str, Finding] = {f.key: f for f in findings}
         unknown_steps = {f.step for f in findings} - set(self.steps)
         if unknown_steps:
-            raise ValueError(f"findings use undeclared steps: {sorted(unknown_steps)}")
+            raise KnowledgeError(
+                f"findings use undeclared steps: {sorted(unknown_steps)}", field="steps"
+            )
 
     def ids_in(self, section: str) -> list[str]:
         """The finding ids of one section, e.g. all marker ids."""
