@@ -31,6 +31,7 @@ class Ranker:
         self._specificity = {
             rule.id: (rule.priority, len(rule.when), -index) for index, rule in enumerate(kb.rules)
         }
+        self._order = {rule.id: index for index, rule in enumerate(kb.rules)}
 
     def counted(self, fired: Iterable[str]) -> tuple[list[str], dict[str, str]]:
         """The fired evidence rules that count, and for each superseded one the rule that won."""
@@ -50,7 +51,10 @@ class Ranker:
 
     def log_scores(self, counted: Iterable[str]) -> list[float]:
         scores = list(self.log_prior)
-        for rule_id in counted:
+        # Added in knowledge-base order, not firing order: floating-point sums depend on their
+        # order, and the same case must give the same bytes in every process (the engine's
+        # firing order can vary with Python's string hashing).
+        for rule_id in sorted(counted, key=self._order.__getitem__):
             for index, value in enumerate(self._log_lr[rule_id]):
                 scores[index] += value
         return scores

@@ -33,8 +33,9 @@ def score_row(assessment: Assessment, top_k: int) -> dict[str, Any]:
         row[f"top{rank}_probability"] = candidate.probability
         row[f"top{rank}_icd_o3"] = "|".join(candidate.icd_o3)
         row[f"top{rank}_oncotree"] = candidate.oncotree
-    row["subsets"] = "|".join(s.id for s in assessment.subsets)
-    row["red_flags"] = "|".join(r.id for r in assessment.red_flags)
+    # Sorted ids: the order in which rules fire may differ between processes, a row may not.
+    row["subsets"] = "|".join(sorted(s.id for s in assessment.subsets))
+    row["red_flags"] = "|".join(sorted(r.id for r in assessment.red_flags))
     row["confirmed_primary"] = assessment.confirmed_primary or ""
     row["confirmed_rank"] = (
         assessment.rank_of(assessment.confirmed_primary) if assessment.confirmed_primary else ""
