@@ -1,8 +1,7 @@
-"""Streams cases to result rows or error rows, written atomically; summarises accuracy."""
+"""Streams cases to result rows or error rows, written resumably and atomically; accuracy."""
 
 from __future__ import annotations
 
-import csv
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -14,16 +13,20 @@ from typing import Any, TextIO
 import yaml
 
 from .case import Case
-from .errors import CaseError, InputError
+from .errors import CaseError, CupTriageError, InputError, one_line
 from .load import LoadedCase
-from .vocabulary import Vocabulary
-from .render import row_columns, score_row, to_json
+from .partial import resumable_output, row_format
+from .render import score_row
 from .triage import Triage
+from .vocabulary import Vocabulary
+
+FAILURES_KEPT = 50
+"""Failure lines kept for the summary; every failure is an error row in the output."""
 
 
 @dataclass
 class BatchSummary:
-    """Counts, failures and accuracy over a batch."""
+    """Counts, the first failures and accuracy over a batch."""
 
     cases: int = 0
     scored: int = 0
@@ -32,6 +35,7 @@ class BatchSummary:
     confirmed: int = 0
     top1_hits: int = 0
     top3_hits: int = 0
+    resumed: int = 0
 
     @property
     def top1_accuracy(self) -> float | None:
@@ -40,6 +44,22 @@ class BatchSummary:
     @property
     def top3_accuracy(self) -> float | None:
         return self.top3_hits / self.confirmed if self.confirmed else None
+
+    def count(self, row: dict[str, Any]) -> None:
+        """Count one row, freshly scored or read back from an interrupted run (where every
+        value is text)."""
+        self.cases += 1
+        if row.get("status") != "ok":
+            self.failed += 1
+            if len(self.failures) < FAILURES_KEPT:
+                self.failures.append(str(row.get("error", "")))
+            return
+        self.scored += 1
+        if row.get("confirmed_primary"):
+            self.confirmed += 1
+            rank = int(row["confirmed_rank"])
+            self.top1_hits += rank == 1
+            self.top3_hits += rank <= 3
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,59 +70,123 @@ class BatchSummary:
             "confirmed": self.confirmed,
             "top1_accuracy": self.top1_accuracy,
             "top3_accuracy": self.top3_accuracy,
+            "resumed": self.resumed,
         }
 
 
 def score_rows(
-    loaded: Iterable[LoadedCase], triage: Triage, top_k: int, summary: BatchSummary
+    loaded: Iterable[LoadedCase],
+    triage: Triage,
+    top_k: int,
+    summary: BatchSummary,
+    *,
+    done: Iterable[dict[str, Any]] = (),
+    strict: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """One row per case, in input order; a bad case becomes an error row, never a stop."""
+    """One row per case, in input order; a bad case becomes an error row, never a stop.
+
+    `done` holds the rows an interrupted run already wrote for the first cases: those cases
+    are checked against them and counted, but neither scored again nor yielded. With
+    `strict`, an unexpected exception while scoring propagates (for --debug) instead of
+    becoming an error row.
+    """
     seen: dict[str, str] = {}
-    for item in loaded:
-        summary.cases += 1
+    done = iter(done)
+    for position, item in enumerate(loaded, 1):
         error = item.error
         if error is None and item.case.id in seen:
             error = CaseError(f"duplicate case id (first in {seen[item.case.id]})",
                               file=item.file, case=item.case.id, field="id")
-        if error is not None:
-            summary.failed += 1
-            summary.failures.append(str(error))
-            yield {"case_id": item.case_id or "", "status": "error", "error": str(error),
-                   "file": item.file}
-            continue
-        seen[item.case.id] = item.file
+        previous = next(done, None)
+        if previous is not None:
+            _check_resumed(previous, item, error, position, triage, top_k)
+            summary.resumed += 1
+            row = previous
+        elif error is None:
+            row = _scored(item, triage, top_k, strict)
+        else:
+            row = _error_row(item, error)
+        if error is None and row["status"] == "ok":
+            seen[item.case.id] = item.file
+        summary.count(row)
+        if previous is None:
+            yield row
+    if next(done, None) is not None:
+        raise InputError("the interrupted run has more rows than the input has cases",
+                         hint="the input changed; run again without --resume")
+
+
+def _scored(item: LoadedCase, triage: Triage, top_k: int, strict: bool) -> dict[str, Any]:
+    try:
         assessment = triage.assess(item.case, suggest=False)
-        summary.scored += 1
-        if assessment.confirmed_primary:
-            summary.confirmed += 1
-            rank = assessment.rank_of(assessment.confirmed_primary)
-            summary.top1_hits += rank == 1
-            summary.top3_hits += rank <= 3
-        yield {**score_row(assessment, top_k), "file": item.file}
+    except Exception as exc:
+        # One case that trips a bug must not cost the other cases of a long batch: it
+        # becomes an error row (exit 1) that names the case; --debug raises it instead.
+        if strict:
+            raise
+        error = CupTriageError(f"internal error while scoring: {type(exc).__name__}: {exc}",
+                               file=item.file, case=item.case.id,
+                               hint="please report it; --debug shows the traceback")
+        return _error_row(item, error)
+    return {**score_row(assessment, top_k), "file": one_line(item.file)}
 
 
-def write_rows(
-    rows: Iterable[dict[str, Any]],
+def _error_row(item: LoadedCase, error: CupTriageError) -> dict[str, Any]:
+    return {"case_id": one_line(item.case_id or ""), "status": "error", "error": str(error),
+            "file": one_line(item.file)}
+
+
+def _check_resumed(
+    row: dict[str, Any],
+    item: LoadedCase,
+    error: CupTriageError | None,
+    position: int,
+    triage: Triage,
+    top_k: int,
+) -> None:
+    """A row read back must be the row this run would write for the same case: same case,
+    same file, still valid, same knowledge base, same number of primaries."""
+    problem = None
+    if (str(row.get("case_id", "")), str(row.get("file", ""))) != (
+        one_line(item.case_id or ""), one_line(item.file)
+    ):
+        problem = (f"row {position} is case {row.get('case_id')!r} of {row.get('file')}, "
+                   f"the input has case {item.case_id!r} of {item.file} there")
+    elif row.get("status") == "ok" and error is not None:
+        problem = f"row {position} was scored, but case {item.case_id!r} is now invalid"
+    elif row.get("status") == "ok" and row.get("kb_hash") != triage.stamp.hash:
+        problem = (f"row {position} was scored with knowledge base {row.get('kb_hash')}, "
+                   f"this run uses {triage.stamp.hash}")
+    elif row.get("status") == "ok" and (f"top{top_k}" not in row or f"top{top_k + 1}" in row):
+        problem = f"row {position} was written with another --top-k"
+    if problem:
+        raise InputError(f"cannot resume: {problem}",
+                         hint="the input or the options changed; run again without --resume")
+
+
+def score_to_file(
+    loaded: Iterable[LoadedCase],
+    triage: Triage,
     output: Path,
     top_k: int,
+    *,
+    resume: bool = False,
+    strict: bool = False,
     on_row: Callable[[dict[str, Any]], None] = lambda row: None,
-) -> None:
-    """Write JSONL (.jsonl/.json) or CSV (.csv) atomically: a temporary file renamed at the end,
-    so an interrupted run never leaves a truncated output."""
-    suffix = output.suffix.lower()
-    if suffix not in (".jsonl", ".json", ".csv"):
-        raise InputError("output must end in .jsonl, .json or .csv", file=str(output))
-    with atomic_output(output) as handle:
-        if suffix == ".csv":
-            writer = csv.DictWriter(handle, fieldnames=row_columns(top_k), extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(row)
-                on_row(row)
-        else:
-            for row in rows:
-                handle.write(to_json(row) + "\n")
-                on_row(row)
+) -> BatchSummary:
+    """Score a stream of cases into OUT (.jsonl/.json or .csv), one case in memory at a time.
+
+    Rows go to OUT.partial as they are scored and OUT appears whole at the end; `resume`
+    continues an interrupted run, and the result is the same bytes as an uninterrupted one.
+    """
+    form = row_format(output, top_k)
+    summary = BatchSummary()
+    with resumable_output(output, form, resume=resume) as sink:
+        rows = score_rows(loaded, triage, top_k, summary, done=sink.done, strict=strict)
+        for row in rows:
+            sink.write(row)
+            on_row(row)
+    return summary
 
 
 @contextmanager

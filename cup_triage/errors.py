@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """A text on one line, its line breaks shown as \\n.
+
+    File names, case ids and parser messages can hold line breaks; an error is printed as
+    one line, and a batch output keeps one row per physical line (see partial.py).
+    """
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class CupTriageError(Exception):
     """Base of all errors that reach the user as one line and an exit code."""
 
@@ -39,7 +48,7 @@ class CupTriageError(Exception):
 
     def __str__(self) -> str:
         text = f"{self.location}: {self.message}" if self.location else self.message
-        return f"{text} ({self.hint})" if self.hint else text
+        return one_line(f"{text} ({self.hint})" if self.hint else text)
 
     def located(self, **where: str | int | None) -> CupTriageError:
         """Fill in location parts the raiser could not know (e.g. the file of a case)."""

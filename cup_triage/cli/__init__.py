@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..errors import CupTriageError
+from ..errors import CupTriageError, one_line
 from .ask import ask
 from .common import Context
 from .rank import rank
@@ -20,14 +20,42 @@ class UserError(click.ClickException):
         self.exit_code = error.exit_code
 
 
+INTERNAL_ERROR = 70
+"""Exit code of an unexpected exception (a bug): EX_SOFTWARE of sysexits.h."""
+
+INTERRUPTED = 130
+"""Exit code after Ctrl-C, as a shell reports a process ended by SIGINT."""
+
+
 class TriageGroup(click.Group):
+    """Turns every error into one line and a documented exit code; --debug shows tracebacks."""
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except CupTriageError as error:
-            if ctx.obj is not None and ctx.obj.debug:
+            if _debug(ctx):
                 raise
             raise UserError(error) from error
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted (an interrupted score run continues with --resume)", err=True)
+            ctx.exit(INTERRUPTED)
+        except Exception as error:
+            # Whatever the input, the user sees one line, never a traceback, unless asked.
+            if _debug(ctx):
+                raise
+            failure = click.ClickException(
+                f"internal error: {type(error).__name__}: {one_line(str(error))} "
+                "(run with --debug for the traceback, and please report it)"
+            )
+            failure.exit_code = INTERNAL_ERROR
+            raise failure from error
+
+
+def _debug(ctx: click.Context) -> bool:
+    return ctx.obj is not None and ctx.obj.debug
 
 
 @click.group(cls=TriageGroup, context_settings={"help_option_names": ["-h", "--help"]})

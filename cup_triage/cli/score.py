@@ -8,8 +8,10 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from ..batch import BatchSummary, score_rows, write_rows
+from ..batch import score_to_file
+from ..errors import InputError
 from ..load import iter_cases
+from ..partial import partial_path
 from ..render import to_json
 from .common import Context, json_option, pass_context
 
@@ -20,28 +22,43 @@ from .common import Context, json_option, pass_context
               help="Where to write the rows: .jsonl (or .json) for JSON lines, .csv for CSV.")
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(1, 22),
               help="How many primaries per row.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run from OUTPUT.partial: cases already scored "
+                   "there are not scored again.")
 @json_option
 @pass_context
-def score(ctx: Context, paths: tuple[Path, ...], output: Path, top_k: int, as_json: bool) -> None:
+def score(ctx: Context, paths: tuple[Path, ...], output: Path, top_k: int, resume: bool,
+          as_json: bool) -> None:
     """Score every case in PATHS (files or folders) and write one row per case to OUTPUT.
 
-    A bad case is reported and skipped; every other case is still scored. Exit code 1 if any
-    case failed. Cases with `confirmed_primary` give top-1 and top-3 accuracy.
+    Rows are written to OUTPUT.partial as they are scored; OUTPUT appears, whole, when the
+    batch ends. A bad case is an error row and every other case is still scored; exit code 1
+    if any case failed. Cases with `confirmed_primary` give top-1 and top-3 accuracy.
     """
-    summary = BatchSummary()
-    triage = ctx.triage
-    rows = score_rows(iter_cases(paths, ctx.kb.vocabulary), triage, top_k, summary)
+    if output.resolve() in {path.resolve() for path in paths}:
+        raise InputError("the output would overwrite an input file", file=str(output))
+    if resume and not partial_path(output).is_file():
+        click.echo(f"nothing to resume ({partial_path(output)} does not exist): "
+                   "scoring every case", err=True)
+    loaded = iter_cases(paths, ctx.kb.vocabulary)
     show_progress = sys.stderr.isatty() and not as_json
     with Progress(SpinnerColumn(), TextColumn("scoring"), BarColumn(), TextColumn("{task.completed} cases"),
                   TimeElapsedColumn(), disable=not show_progress, transient=True) as progress:
         task = progress.add_task("score", total=None)
-        write_rows(rows, output, top_k, on_row=lambda row: progress.advance(task))
+        summary = score_to_file(loaded, ctx.triage, output, top_k, resume=resume,
+                                strict=ctx.debug, on_row=lambda row: progress.advance(task))
     if as_json:
         click.echo(to_json({**summary.as_dict(), "output": str(output)}))
     else:
         for failure in summary.failures:
             click.echo(f"skipped: {failure}", err=True)
-        line = f"{summary.scored} of {summary.cases} cases scored, {summary.failed} failed → {output}"
+        if summary.failed > len(summary.failures):
+            click.echo(f"… and {summary.failed - len(summary.failures)} more; every failure "
+                       f"is an error row in {output}", err=True)
+        line = (f"{summary.scored} of {summary.cases} cases scored, {summary.failed} failed "
+                f"→ {output}")
+        if summary.resumed:
+            line += f" ({summary.resumed} read back from the interrupted run)"
         if summary.confirmed:
             line += (f"\naccuracy on {summary.confirmed} confirmed cases: "
                      f"top-1 {summary.top1_accuracy:.1%}, top-3 {summary.top3_accuracy:.1%}")

@@ -1,0 +1,386 @@
+"""Parsers for untrusted text: YAML, JSON and CSV to plain records, bounded in depth and size.
+
+Nothing here opens a file (load.py does) or knows the case format: a parser yields the
+records of one text, one at a time, and turns every way the text can be wrong into an
+`InputError` value located by line and item. The items of a top-level YAML or JSON list and
+the rows of a CSV are yielded as they are parsed, so a batch holds one case at a time.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
+
+from .errors import InputError
+
+MAX_DEPTH = 32
+"""Deepest nesting of lists and mappings: a case needs 3, a rules file 6."""
+
+MAX_NODES = 200_000
+"""Most values one record may hold once YAML aliases are expanded: a full case has a few
+hundred, a rules file a few tens of thousands; a 'billion laughs' alias bomb stops here
+after reading a few lines instead of expanding to gigabytes."""
+
+try:  # libyaml's parser when PyYAML was built with it: the same events, several times faster
+    from yaml._yaml import CParser as _EventParser
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    from yaml.parser import Parser as _PyParser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    class _EventParser(Reader, Scanner, _PyParser):  # type: ignore[no-redef]
+        def __init__(self, stream: str) -> None:
+            Reader.__init__(self, stream)
+            Scanner.__init__(self)
+            _PyParser.__init__(self)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One parsed record: an item of a top-level list (`index` from 1), a CSV row, or the
+    whole document (`index` None)."""
+
+    data: Any
+    index: int | None = None
+    line: int | None = None
+    row: bool = False
+
+    @property
+    def name(self) -> str | None:
+        """How an error names the record when its case id is unknown: '#3', 'row 3'."""
+        if self.index is None:
+            return None
+        return f"row {self.index}" if self.row else f"#{self.index}"
+
+
+class _TooBig(yaml.YAMLError):
+    """Nested too deep, too many values, or a recursive alias: the file is refused."""
+
+    def __init__(self, message: str, event: yaml.Event) -> None:
+        super().__init__(message)
+        self.problem = message
+        self.problem_mark = event.start_mark
+
+
+class _BoundedLoader(_EventParser, SafeConstructor, Resolver):
+    """Composes YAML nodes from parser events itself (rather than PyYAML's composer) to
+    bound depth and alias expansion while composing: safe tags only, text keys only,
+    no duplicate keys."""
+
+    def __init__(self, text: str) -> None:
+        _EventParser.__init__(self, text)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+        self.anchors: dict[str, Node] = {}
+        self.anchor_sizes: dict[str, int] = {}
+        self.size = 0
+
+    def record_node(self, limit: int) -> Node:
+        """Compose one record; `limit` bounds its values with every alias expanded."""
+        self.size = 0
+        self.limit = limit
+        return self._node(1)
+
+    def _node(self, depth: int) -> Node:
+        event = self.get_event()
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in self.anchors:
+                raise _TooBig(f"alias *{event.anchor} names no anchor", event)
+            if event.anchor not in self.anchor_sizes:
+                raise _TooBig(f"alias *{event.anchor} is inside its own anchor (recursive)", event)
+            self._grow(self.anchor_sizes[event.anchor], event)
+            return self.anchors[event.anchor]
+        if depth > MAX_DEPTH:
+            raise _TooBig(f"nested deeper than {MAX_DEPTH} levels", event)
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None and anchor in self.anchors:
+            raise _TooBig(f"anchor &{anchor} is defined twice", event)
+        before = self.size
+        self._grow(1, event)
+        node = self._compose(event, depth)
+        if anchor is not None:
+            self.anchor_sizes[anchor] = self.size - before
+        return node
+
+    def _compose(self, event: yaml.Event, depth: int) -> Node:
+        tag = event.tag
+        if isinstance(event, yaml.ScalarEvent):
+            if tag is None or tag == "!":
+                tag = self.resolve(ScalarNode, event.value, event.implicit)
+            node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+            if event.anchor is not None:
+                self.anchors[event.anchor] = node
+            return node
+        kind = SequenceNode if isinstance(event, yaml.SequenceStartEvent) else MappingNode
+        if tag is None or tag == "!":
+            tag = self.resolve(kind, None, event.implicit)
+        node = kind(tag, [], event.start_mark, None, flow_style=event.flow_style)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = node  # registered before its children: see recursion
+        end = yaml.SequenceEndEvent if kind is SequenceNode else yaml.MappingEndEvent
+        while not self.check_event(end):
+            if kind is SequenceNode:
+                node.value.append(self._node(depth + 1))
+            else:
+                node.value.append((self._node(depth + 1), self._node(depth + 1)))
+        node.end_mark = self.get_event().end_mark
+        return node
+
+    def _grow(self, size: int, event: yaml.Event) -> None:
+        self.size += size
+        if self.size > self.limit:
+            raise _TooBig(
+                f"more than {self.limit:,} values once aliases are expanded (an alias bomb?)",
+                event,
+            )
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be text, got {key!r} (put it in quotes)",
+                    key_node.start_mark,
+                )
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None,
+                    f"duplicate key {key!r} (also on line {seen[key].start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def yaml_records(
+    text: str, *, split_list: bool = True, limit: int = MAX_NODES
+) -> Iterator[Record | InputError]:
+    """The records of a YAML text: each item of a top-level list as soon as it is read (with
+    `split_list`), or the one document. A syntax error ends the text; a bad item is an error
+    and the next item is still read. `limit` bounds the values of one record."""
+    index: int | None = None
+    loader = None
+    try:
+        loader = _BoundedLoader(text)  # the pure-Python reader checks characters here
+        loader.get_event()  # stream start
+        if loader.check_event(yaml.StreamEndEvent):
+            yield Record(None)  # no document at all: an empty file
+            return
+        loader.get_event()  # document start
+        if (split_list and loader.check_event(yaml.SequenceStartEvent)
+                and _plain(loader.peek_event())):
+            loader.get_event()
+            index = 0
+            while not loader.check_event(yaml.SequenceEndEvent):
+                index += 1
+                node = loader.record_node(limit)
+                yield _constructed(loader, node, index)
+            loader.get_event()
+        else:
+            node = loader.record_node(limit)
+            yield _constructed(loader, node, None)
+        loader.get_event()  # document end
+        if not loader.check_event(yaml.StreamEndEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "a case file holds one YAML document, found another",
+                loader.peek_event().start_mark,
+            )
+    except yaml.YAMLError as exc:
+        yield _yaml_error(exc, index)
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _plain(event: yaml.Event) -> bool:
+    """A top-level list read item by item must be a plain one: no anchor, no explicit tag."""
+    return event.anchor is None and event.tag in (None, "!")
+
+
+def _constructed(loader: _BoundedLoader, node: Node, index: int | None) -> Record | InputError:
+    try:
+        return Record(loader.construct_document(node), index, node.start_mark.line + 1)
+    except yaml.YAMLError as exc:
+        return _yaml_error(exc, index)
+    except (ValueError, OverflowError) as exc:
+        # A well-formed value that no Python type holds: an integer of 5,000 digits,
+        # the date 2024-02-31. PyYAML raises these unwrapped.
+        return InputError(f"invalid YAML value: {exc}", case=_item(index),
+                          line=node.start_mark.line + 1)
+    finally:
+        loader.constructed_objects = {}
+        loader.recursive_objects = {}
+        loader.state_generators = []
+
+
+def _yaml_error(exc: yaml.YAMLError, index: int | None) -> InputError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if isinstance(exc, yaml.reader.ReaderError):
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        problem = f"character U+{code:04X} is not allowed in YAML"
+    return InputError(
+        f"invalid YAML: {problem}", case=_item(index), line=mark.line + 1 if mark else None
+    )
+
+
+def _item(index: int | None) -> str | None:
+    return f"#{index}" if index is not None else None
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+class _Stop(Exception):
+    """A problem that ends the reading of a JSON text, carried out of the item loop."""
+
+    def __init__(self, error: InputError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def json_records(
+    text: str, *, split_list: bool = True, limit: int = MAX_NODES
+) -> Iterator[Record | InputError]:
+    """The records of a JSON text: each item of a top-level array as soon as it is decoded
+    (with `split_list`), or the one value. A syntax error ends the text. JSON has no
+    aliases, so the text's size bounds its values and `limit` is not needed."""
+    try:
+        yield from _json_items(json.JSONDecoder(), text, split_list)
+    except _Stop as stop:
+        yield stop.error
+
+
+def _json_items(
+    decoder: json.JSONDecoder, text: str, split_list: bool
+) -> Iterator[Record | InputError]:
+    position = _SPACE.match(text).end()
+    if position == len(text):
+        yield Record(None)
+        return
+    if not split_list or text[position] != "[":
+        value, end = _decoded(decoder, text, position, None)
+        _expect_end(text, end)
+        yield _json_record(value, None, text, position)
+        return
+    position = _SPACE.match(text, position + 1).end()
+    if text.startswith("]", position):
+        _expect_end(text, position + 1)
+        return
+    index = 0
+    while True:
+        index += 1
+        value, end = _decoded(decoder, text, position, index)
+        yield _json_record(value, index, text, position)
+        position = _SPACE.match(text, end).end()
+        if text.startswith(",", position):
+            position = _SPACE.match(text, position + 1).end()
+        elif text.startswith("]", position):
+            _expect_end(text, position + 1)
+            return
+        elif position == len(text):
+            raise _Stop(_json_error("the text ends inside the list", text, position, index))
+        else:
+            raise _Stop(_json_error("expected ',' or ']' after an item", text, position, index))
+
+
+def _decoded(
+    decoder: json.JSONDecoder, text: str, position: int, index: int | None
+) -> tuple[Any, int]:
+    try:
+        return decoder.raw_decode(text, position)
+    except json.JSONDecodeError as exc:
+        raise _Stop(
+            InputError(f"invalid JSON: {exc.msg}", case=_item(index), line=exc.lineno)
+        ) from exc
+    except RecursionError as exc:
+        deep = f"nested deeper than {MAX_DEPTH} levels"
+        raise _Stop(_json_error(deep, text, position, index)) from exc
+    except ValueError as exc:  # a well-formed number Python will not convert (5,000 digits)
+        raise _Stop(_json_error(f"invalid value: {exc}", text, position, index)) from exc
+
+
+def _expect_end(text: str, position: int) -> None:
+    position = _SPACE.match(text, position).end()
+    if position < len(text):
+        raise _Stop(_json_error("extra data after the value", text, position, None))
+
+
+def _json_record(value: Any, index: int | None, text: str, start: int) -> Record | InputError:
+    line = text.count("\n", 0, start) + 1
+    if _depth(value) > MAX_DEPTH:
+        return InputError(f"nested deeper than {MAX_DEPTH} levels", case=_item(index), line=line)
+    return Record(value, index, line)
+
+
+def _json_error(message: str, text: str, position: int, index: int | None) -> InputError:
+    line = text.count("\n", 0, position) + 1
+    return InputError(f"invalid JSON: {message}", case=_item(index), line=line)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of plain data, without recursion (the data may come from anywhere)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                children = item.values() if isinstance(item, dict) else item
+                stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+@dataclass(frozen=True)
+class Header:
+    """The first row of a CSV text: its column names."""
+
+    columns: list[str]
+
+
+def csv_records(lines: Iterable[str]) -> Iterator[Header | Record | InputError]:
+    """The rows of a CSV text as they are read: first its `Header`, then one record per row
+    (a mapping column -> cell; blank lines skipped). A row with more or fewer cells than the
+    header is an error naming the row, and the next row is still read."""
+    # strict: a quoted cell left open (a truncated export) is an error, not a silent merge
+    reader = csv.reader(lines, strict=True)
+    number = 0
+    try:
+        header = next(reader, None)
+        if header is None:
+            yield Record(None)
+            return
+        yield Header(header)
+        id_column = header.index("id") if "id" in header else None
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            number += 1
+            if len(row) == len(header):
+                yield Record(dict(zip(header, row, strict=True)), number, reader.line_num, row=True)
+                continue
+            named = id_column is not None and id_column < len(row) and row[id_column].strip()
+            yield InputError(
+                f"row {number} has {len(row)} cells, the header has {len(header)} columns",
+                case=row[id_column].strip() if named else f"row {number}",
+                line=reader.line_num,
+            )
+    except csv.Error as exc:
+        yield InputError(f"invalid CSV: {exc}", case=f"row {number + 1}", line=reader.line_num)
+    except UnicodeDecodeError as exc:
+        yield InputError(
+            f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} after line {reader.line_num})",
+            hint="save the file as UTF-8",
+        )
