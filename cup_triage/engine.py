@@ -77,6 +77,27 @@ class _ChangedNodesMatcher(experta.matchers.ReteMatcher):
         return added, removed
 
 
+class _KnowledgeBaseOrderStrategy(experta.strategies.DepthStrategy):
+    """experta's depth strategy with a total order on activations.
+
+    experta orders the agenda by salience and fact ids only; ties (common, since one fact holds
+    the whole case) fell to set iteration order, which follows Python's string hashing, so the
+    firing order could differ between two processes. Ties now go to the rule that comes first
+    in the knowledge base: the agenda pops its largest key, hence the negated position.
+    """
+
+    def get_key(self, activation: Any) -> tuple:
+        salience, facts = super().get_key(activation)
+        return salience, facts, -_rule_position(activation.rule.__name__)
+
+
+RULE_PREFIX = "rule_"
+
+
+def _rule_position(method_name: str) -> int:
+    return int(method_name.removeprefix(RULE_PREFIX))
+
+
 class CaseFacts(experta.Fact):
     """One case as one fact: a field per finding, `unknown` where unanswered.
 
@@ -180,8 +201,10 @@ def compile_engine_class(kb: KnowledgeBase) -> type:
                 engine.declare(Concluded(name=name, value=value))
 
         salience = top - strata[rule.id]
-        members[f"rule_{index:04d}"] = experta.Rule(*_patterns(rule), salience=salience)(fire)
+        fire.__name__ = f"{RULE_PREFIX}{index:05d}"
+        members[fire.__name__] = experta.Rule(*_patterns(rule), salience=salience)(fire)
     members["__matcher__"] = _ChangedNodesMatcher
+    members["__strategy__"] = _KnowledgeBaseOrderStrategy
     return type("CupTriageEngine", (experta.KnowledgeEngine,), members)
 
 

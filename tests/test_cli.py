@@ -107,3 +107,21 @@ def test_readme_commands_are_the_ones_ci_runs():
     test_command = "uv run --extra test pytest"
     assert test_command in readme and test_command in ci
     assert "uv run cup-triage rank cases/example.yaml" in readme
+
+
+def test_the_same_case_gives_the_same_bytes_in_every_process():
+    """Firing order (shown by teaching step-through and --json) must not follow string hashing."""
+    import os
+    import subprocess
+    import sys
+
+    outputs = set()
+    for seed in ("1", "2", "3"):
+        result = subprocess.run(
+            [sys.executable, "-c", "from cup_triage.cli import main; main()", "rank",
+             str(CASES / "teaching" / "10-haemoptysis-lung.yaml"), "--json"],
+            capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        outputs.add(result.stdout)
+    assert len(outputs) == 1
