@@ -51,6 +51,14 @@ def bundled_rules_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "rules"
 
 
+def bundled_cases_dir() -> Path:
+    """The example and teaching cases shipped in the wheel, or the checkout's cases/."""
+    packaged = Path(str(importlib.resources.files("cup_triage"))) / "cases"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "cases"
+
+
 def read_data_file(path: Path) -> Any:
     """Parse one whole YAML or JSON document safely (a rules file, a log); errors name the
     file and the line."""

@@ -10,6 +10,7 @@ from .common import Context
 from .rank import rank
 from .rules import rules
 from .score import score
+from .teach import teach
 
 
 class UserError(click.ClickException):
@@ -72,7 +73,7 @@ def cli(ctx: click.Context, rules_dir: str | None, debug: bool) -> None:
     ctx.obj = Context(rules_dir=rules_dir, debug=debug)
 
 
-for command in (ask, rank, score, rules):
+for command in (ask, rank, score, rules, teach):
     cli.add_command(command)
 
 
