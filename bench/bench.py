@@ -7,15 +7,17 @@ Prints its figures; nothing here is asserted (speed is measured, not tested).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import time
 import resource
 
+from cup_triage.batch import BatchSummary, score_rows
 from cup_triage.case import parse_case
 from cup_triage.interview import Interview
 from cup_triage.knowledge import KnowledgeBase, RulesFile
-from cup_triage.load import load_knowledge_base
+from cup_triage.load import LoadedCase, load_knowledge_base
 from cup_triage.triage import Triage
 from cup_triage.vocabulary import Vocabulary
 
@@ -108,6 +110,13 @@ def main() -> None:
         latencies.append(time.perf_counter() - t0)
     batch_seconds = time.perf_counter() - started
 
+    cores = os.cpu_count() or 1
+    loaded = [LoadedCase(file="bench", case=case) for case in cases]
+    started = time.perf_counter()
+    for _ in score_rows(loaded, triage, 3, BatchSummary(), jobs=cores):
+        pass
+    all_cores_seconds = time.perf_counter() - started
+
     question_latencies = []
     for case in cases[: args.questions]:
         interview = Interview(triage, case)
@@ -124,6 +133,8 @@ def main() -> None:
     print(f"rank one case (batch row) median {statistics.median(latencies) * ms:6.2f} ms"
           f"   p95 {percentile(latencies, 0.95) * ms:6.2f} ms")
     print(f"batch, 1 process          {len(cases) / batch_seconds:8.1f} cases/s")
+    print(f"batch, {cores} processes       {len(cases) / all_cores_seconds:8.1f} cases/s "
+          "(including worker start-up)")
     print(f"floor: load + validate    {len(cases) / floor_seconds:8.1f} cases/s "
           f"(engine+ranking cost = {batch_seconds / floor_seconds:.1f}× the floor)")
     print(f"next question (interview) median {statistics.median(question_latencies) * ms:6.1f} ms"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -14,6 +18,7 @@ import yaml
 
 from .case import Case
 from .errors import CaseError, CupTriageError, InputError, one_line
+from .knowledge import KnowledgeBase
 from .load import LoadedCase
 from .partial import resumable_output, row_format
 from .render import score_row
@@ -74,6 +79,17 @@ class BatchSummary:
         }
 
 
+@dataclass(frozen=True)
+class _Task:
+    """One case on its way to a row: a row already known (read back, or an error), or a
+    case still to score."""
+
+    row: dict[str, Any] | None = None
+    case: Case | None = None
+    file: str = ""
+    resumed: bool = False
+
+
 def score_rows(
     loaded: Iterable[LoadedCase],
     triage: Triage,
@@ -82,16 +98,38 @@ def score_rows(
     *,
     done: Iterable[dict[str, Any]] = (),
     strict: bool = False,
+    jobs: int = 1,
 ) -> Iterator[dict[str, Any]]:
     """One row per case, in input order; a bad case becomes an error row, never a stop.
 
     `done` holds the rows an interrupted run already wrote for the first cases: those cases
     are checked against them and counted, but neither scored again nor yielded. With
     `strict`, an unexpected exception while scoring propagates (for --debug) instead of
-    becoming an error row.
+    becoming an error row. `jobs` > 1 scores in that many worker processes; the rows still
+    come in input order, so the output is the same bytes whatever the number of jobs.
     """
+    tasks = _tasks(loaded, triage, top_k, summary, iter(done))
+    rows = (
+        _rows_in_workers(tasks, triage, top_k, strict, jobs)
+        if jobs > 1
+        else ((task, _row(task, triage, top_k, strict)) for task in tasks)
+    )
+    for task, row in rows:
+        summary.count(row)
+        if not task.resumed:
+            yield row
+
+
+def _tasks(
+    loaded: Iterable[LoadedCase],
+    triage: Triage,
+    top_k: int,
+    summary: BatchSummary,
+    done: Iterator[dict[str, Any]],
+) -> Iterator[_Task]:
+    """Checks that need the whole stream in order (duplicate ids, resumed rows) stay here, in
+    the main process; only the scoring itself may go to workers."""
     seen: dict[str, str] = {}
-    done = iter(done)
     for position, item in enumerate(loaded, 1):
         error = item.error
         if error is None and item.case.id in seen:
@@ -101,34 +139,86 @@ def score_rows(
         if previous is not None:
             _check_resumed(previous, item, error, position, triage, top_k)
             summary.resumed += 1
-            row = previous
+            yield _Task(row=previous, resumed=True)
         elif error is None:
-            row = _scored(item, triage, top_k, strict)
+            yield _Task(case=item.case, file=item.file)
         else:
-            row = _error_row(item, error)
-        if error is None and row["status"] == "ok":
+            yield _Task(row=_error_row(item, error))
+        if error is None:
             seen[item.case.id] = item.file
-        summary.count(row)
-        if previous is None:
-            yield row
     if next(done, None) is not None:
         raise InputError("the interrupted run has more rows than the input has cases",
                          hint="the input changed; run again without --resume")
 
 
-def _scored(item: LoadedCase, triage: Triage, top_k: int, strict: bool) -> dict[str, Any]:
+def _row(task: _Task, triage: Triage, top_k: int, strict: bool) -> dict[str, Any]:
+    if task.row is not None:
+        return task.row
+    return _scored(task.case, task.file, triage, top_k, strict)
+
+
+CHUNK = 64
+"""Cases sent to a worker at a time: large enough to amortise the hand-over, small enough to
+keep every worker busy and the output flowing."""
+
+_worker_triage: Triage | None = None
+
+
+def _start_worker(kb: KnowledgeBase) -> None:
+    global _worker_triage
+    _worker_triage = Triage(kb)
+
+
+def _score_chunk(cases: list[tuple[Case, str]], top_k: int, strict: bool) -> list[dict[str, Any]]:
+    return [_scored(case, file, _worker_triage, top_k, strict) for case, file in cases]
+
+
+def _rows_in_workers(
+    tasks: Iterator[_Task], triage: Triage, top_k: int, strict: bool, jobs: int
+) -> Iterator[tuple[_Task, dict[str, Any]]]:
+    """Score chunks of cases in worker processes, a bounded number ahead, in input order."""
+    # spawn, not fork: the progress bar runs a thread, and forking a threaded process can hang.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+                             initargs=(triage.kb,)) as pool:
+        pending: deque = deque()
+        try:
+            for chunk in _chunks(tasks, CHUNK):
+                cases = [(t.case, t.file) for t in chunk if t.case is not None]
+                pending.append((chunk, pool.submit(_score_chunk, cases, top_k, strict)))
+                if len(pending) > 2 * jobs:
+                    yield from _merged(*pending.popleft())
+            while pending:
+                yield from _merged(*pending.popleft())
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+
+def _merged(chunk: list[_Task], future: Any) -> Iterator[tuple[_Task, dict[str, Any]]]:
+    scored = iter(future.result())
+    for task in chunk:
+        yield task, task.row if task.case is None else next(scored)
+
+
+def _chunks(tasks: Iterator[_Task], size: int) -> Iterator[list[_Task]]:
+    while chunk := list(islice(tasks, size)):
+        yield chunk
+
+
+def _scored(case: Case, file: str, triage: Triage, top_k: int, strict: bool) -> dict[str, Any]:
     try:
-        assessment = triage.assess(item.case, suggest=False)
+        assessment = triage.assess(case, suggest=False, explain=False)
     except Exception as exc:
         # One case that trips a bug must not cost the other cases of a long batch: it
         # becomes an error row (exit 1) that names the case; --debug raises it instead.
         if strict:
             raise
         error = CupTriageError(f"internal error while scoring: {type(exc).__name__}: {exc}",
-                               file=item.file, case=item.case.id,
+                               file=file, case=case.id,
                                hint="please report it; --debug shows the traceback")
-        return _error_row(item, error)
-    return {**score_row(assessment, top_k), "file": one_line(item.file)}
+        return {"case_id": one_line(case.id), "status": "error", "error": str(error),
+                "file": one_line(file)}
+    return {**score_row(assessment, top_k), "file": one_line(file)}
 
 
 def _error_row(item: LoadedCase, error: CupTriageError) -> dict[str, Any]:
@@ -172,6 +262,7 @@ def score_to_file(
     *,
     resume: bool = False,
     strict: bool = False,
+    jobs: int = 1,
     on_row: Callable[[dict[str, Any]], None] = lambda row: None,
 ) -> BatchSummary:
     """Score a stream of cases into OUT (.jsonl/.json or .csv), one case in memory at a time.
@@ -182,7 +273,8 @@ def score_to_file(
     form = row_format(output, top_k)
     summary = BatchSummary()
     with resumable_output(output, form, resume=resume) as sink:
-        rows = score_rows(loaded, triage, top_k, summary, done=sink.done, strict=strict)
+        rows = score_rows(loaded, triage, top_k, summary, done=sink.done, strict=strict,
+                          jobs=jobs)
         for row in rows:
             sink.write(row)
             on_row(row)

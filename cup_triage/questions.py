@@ -92,6 +92,9 @@ class QuestionSelector:
         for finding in self.askable:
             if finding.key in findings or (steps is not None and finding.step not in steps):
                 continue
+            if finding.sex is not None and findings.get("sex") != finding.sex:
+                # Only asked once the patient's sex is known to allow it.
+                continue
             outcomes = self.outcomes(findings, fired, finding.key)
             gain = entropy_bits(posterior) - sum(
                 o.probability * entropy_bits(o.posterior) for o in outcomes

@@ -86,3 +86,12 @@ def test_piped_answers_give_the_same_session_as_the_same_answers_again(tmp_path)
     text = saved.read_text()
     second, q2, saved = _ask(tmp_path, start, answers)
     assert q1 == q2 and saved.read_text() == text
+
+
+def test_a_woman_is_never_asked_a_question_only_a_man_can_answer_yes(tmp_path):
+    start = {"id": "q7", "sex": "female", "age": 68, "sites": ["bone"], "histology": "adenocarcinoma"}
+    result, questions, _ = _ask(tmp_path, start, ["?"] * 40)
+    assert result.exit_code == 0
+    asked = " ".join(questions).lower()
+    assert "psa" not in asked and "testicular" not in asked and "nkx3.1" not in asked
+    assert len(questions) >= 20

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -25,10 +27,12 @@ from .common import Context, json_option, pass_context
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from OUTPUT.partial: cases already scored "
                    "there are not scored again.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=os.cpu_count() or 1,
+              show_default="all cores", help="Worker processes that score cases.")
 @json_option
 @pass_context
 def score(ctx: Context, paths: tuple[Path, ...], output: Path, top_k: int, resume: bool,
-          as_json: bool) -> None:
+          jobs: int, as_json: bool) -> None:
     """Score every case in PATHS (files or folders) and write one row per case to OUTPUT.
 
     Rows are written to OUTPUT.partial as they are scored; OUTPUT appears, whole, when the
@@ -45,10 +49,15 @@ def score(ctx: Context, paths: tuple[Path, ...], output: Path, top_k: int, resum
     with Progress(SpinnerColumn(), TextColumn("scoring"), BarColumn(), TextColumn("{task.completed} cases"),
                   TimeElapsedColumn(), disable=not show_progress, transient=True) as progress:
         task = progress.add_task("score", total=None)
+        started = time.perf_counter()
         summary = score_to_file(loaded, ctx.triage, output, top_k, resume=resume,
-                                strict=ctx.debug, on_row=lambda row: progress.advance(task))
+                                strict=ctx.debug, jobs=jobs,
+                                on_row=lambda row: progress.advance(task))
+        seconds = time.perf_counter() - started
+    throughput = {"seconds": round(seconds, 3), "jobs": jobs,
+                  "cases_per_second": round(summary.cases / seconds, 1) if seconds else None}
     if as_json:
-        click.echo(to_json({**summary.as_dict(), "output": str(output)}))
+        click.echo(to_json({**summary.as_dict(), **throughput, "output": str(output)}))
     else:
         for failure in summary.failures:
             click.echo(f"skipped: {failure}", err=True)
@@ -59,6 +68,8 @@ def score(ctx: Context, paths: tuple[Path, ...], output: Path, top_k: int, resum
                 f"→ {output}")
         if summary.resumed:
             line += f" ({summary.resumed} read back from the interrupted run)"
+        line += (f"\n{summary.cases} cases in {seconds:.1f} s "
+                 f"({throughput['cases_per_second']} cases/s, {jobs} job(s))")
         if summary.confirmed:
             line += (f"\naccuracy on {summary.confirmed} confirmed cases: "
                      f"top-1 {summary.top1_accuracy:.1%}, top-3 {summary.top3_accuracy:.1%}")
