@@ -38,8 +38,11 @@ def referral(rng: random.Random, vocabulary: Vocabulary, number: int) -> dict:
     sex = rng.choice(["female", "male"])
 
     def possible(section: str) -> list[str]:
-        return [f for f in vocabulary.ids_in(section)
-                if vocabulary.findings[f"{section}.{f}"].sex in (None, sex)]
+        return [
+            f
+            for f in vocabulary.ids_in(section)
+            if vocabulary.findings[f"{section}.{f}"].sex in (None, sex)
+        ]
 
     def some(section: str, low: int, high: int) -> dict:
         ids = rng.sample(possible(section), rng.randint(low, high))
@@ -62,17 +65,29 @@ def write_batch(cases: int, form: str, folder: Path, vocabulary: Vocabulary) -> 
     rng = random.Random(7)
     generated = (referral(rng, vocabulary, n) for n in range(cases))
     if form == "csv":
-        finding_columns = [f"{s}.{f}" for s in ("markers", "labs", "history")
-                           for f in vocabulary.ids_in(s)]
+        finding_columns = [
+            f"{s}.{f}" for s in ("markers", "labs", "history") for f in vocabulary.ids_in(s)
+        ]
         path = folder / "export.csv"
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["id", "sex", "age", "sites", "histology", *finding_columns])
             for case in generated:
-                answers = {f"{s}.{f}": a for s in ("markers", "labs", "history")
-                           for f, a in case[s].items()}
-                writer.writerow([case["id"], case["sex"], case["age"], ";".join(case["sites"]),
-                                 case["histology"], *(answers.get(c, "") for c in finding_columns)])
+                answers = {
+                    f"{s}.{f}": a
+                    for s in ("markers", "labs", "history")
+                    for f, a in case[s].items()
+                }
+                writer.writerow(
+                    [
+                        case["id"],
+                        case["sex"],
+                        case["age"],
+                        ";".join(case["sites"]),
+                        case["histology"],
+                        *(answers.get(c, "") for c in finding_columns),
+                    ]
+                )
         return path
     if form == "yaml":
         path = folder / "cases.yaml"
@@ -117,8 +132,12 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--form", choices=["csv", "yaml", "folder"], default="csv")
     parser.add_argument("--output", choices=["jsonl", "csv"], default="jsonl")
-    parser.add_argument("--kill-at", type=float, default=None,
-                        help="also kill a second run at this share of rows, then resume")
+    parser.add_argument(
+        "--kill-at",
+        type=float,
+        default=None,
+        help="also kill a second run at this share of rows, then resume",
+    )
     parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it")
     args = parser.parse_args()
     vocabulary = bundled_knowledge_base().vocabulary
@@ -137,22 +156,31 @@ def main() -> None:
         reference = folder / f"reference.{args.output}"
         seconds, peak, _ = run([*score, "-o", str(reference)])
         rows = _lines(reference)
-        print(f"uninterrupted: {rows:,} rows in {seconds:.1f} s "
-              f"({seconds / max(args.cases, 1) * 1000:.2f} ms per case), peak RSS {peak:.0f} MB")
+        print(
+            f"uninterrupted: {rows:,} rows in {seconds:.1f} s "
+            f"({seconds / max(args.cases, 1) * 1000:.2f} ms per case), peak RSS {peak:.0f} MB"
+        )
         if args.kill_at is None:
             return
 
         output = folder / f"resumed.{args.output}"
         partial = output.with_name(output.name + ".partial")
-        seconds, peak, killed = run([*score, "-o", str(output)],
-                                    kill_after_rows=int(args.cases * args.kill_at), partial=partial)
+        seconds, peak, killed = run(
+            [*score, "-o", str(output)],
+            kill_after_rows=int(args.cases * args.kill_at),
+            partial=partial,
+        )
         kept = _lines(partial) if partial.is_file() else 0
-        print(f"killed={killed} after {seconds:.1f} s with {kept:,} lines in {partial.name}, "
-              f"peak RSS {peak:.0f} MB")
+        print(
+            f"killed={killed} after {seconds:.1f} s with {kept:,} lines in {partial.name}, "
+            f"peak RSS {peak:.0f} MB"
+        )
         seconds, peak, _ = run([*score, "-o", str(output), "--resume"])
         same = output.read_bytes() == reference.read_bytes()
-        print(f"resumed in {seconds:.1f} s, peak RSS {peak:.0f} MB; "
-              f"byte-identical to the uninterrupted run: {same}")
+        print(
+            f"resumed in {seconds:.1f} s, peak RSS {peak:.0f} MB; "
+            f"byte-identical to the uninterrupted run: {same}"
+        )
 
 
 if __name__ == "__main__":

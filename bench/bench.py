@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import statistics
 import time
-import resource
 
 from cup_triage.batch import BatchSummary, score_rows
 from cup_triage.case import parse_case
@@ -31,15 +31,19 @@ def realistic_case(rng: random.Random, vocabulary: Vocabulary, number: int) -> d
 
     def some(section: str, low: int, high: int) -> dict:
         ids = rng.sample(vocabulary.ids_in(section), rng.randint(low, high))
-        return {i: rng.choice(vocabulary.answers_of(section)) for i in ids
-                if possible(f"{section}.{i}")}
+        return {
+            i: rng.choice(vocabulary.answers_of(section)) for i in ids if possible(f"{section}.{i}")
+        }
 
     return {
         "id": f"bench-{number}",
         "sex": sex,
         "age": rng.randint(25, 90),
-        "sites": [s for s in rng.sample(vocabulary.ids_in("sites"), rng.randint(1, 3))
-                  if possible(f"sites.{s}")],
+        "sites": [
+            s
+            for s in rng.sample(vocabulary.ids_in("sites"), rng.randint(1, 3))
+            if possible(f"sites.{s}")
+        ],
         "histology": rng.choice(list(vocabulary.histologies)),
         "markers": some("markers", 2, 8),
         "labs": some("labs", 0, 3),
@@ -58,15 +62,17 @@ def scaled_knowledge_base(kb: KnowledgeBase, factor: int, rng: random.Random) ->
         conditions = []
         for finding in rng.sample(findings, rng.choice((1, 1, 2))):
             conditions.append({"finding": finding.key, "is": rng.choice(finding.answers)})
-        generated.append({
-            "id": f"generated.{number}",
-            "kind": "history",
-            "when": conditions,
-            "lr": {p: round(rng.uniform(0.5, 2.0), 2) for p in rng.sample(primaries, 3)},
-            "group": f"generated.{number}",
-            "rationale": "Generated rule for scaling measurements only.",
-            "source": "bench/bench.py",
-        })
+        generated.append(
+            {
+                "id": f"generated.{number}",
+                "kind": "history",
+                "when": conditions,
+                "lr": {p: round(rng.uniform(0.5, 2.0), 2) for p in rng.sample(primaries, 3)},
+                "group": f"generated.{number}",
+                "rationale": "Generated rule for scaling measurements only.",
+                "source": "bench/bench.py",
+            }
+        )
     files = dict(kb.files)
     files["generated.yaml"] = RulesFile.model_validate(
         {"description": "generated for the benchmark", "rules": generated}
@@ -84,8 +90,13 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--questions", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--scale", type=int, nargs="*", default=[4, 16],
-                        help="Also measure with the knowledge base scaled by these factors.")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        nargs="*",
+        default=[4, 16],
+        help="Also measure with the knowledge base scaled by these factors.",
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -126,25 +137,37 @@ def main() -> None:
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     ms = 1000
-    print(f"knowledge base: {len(kb.rules)} rules, {len(vocabulary.findings)} findings, "
-          f"{len(vocabulary.primaries)} primaries ({kb.version}, {kb.fingerprint})")
+    print(
+        f"knowledge base: {len(kb.rules)} rules, {len(vocabulary.findings)} findings, "
+        f"{len(vocabulary.primaries)} primaries ({kb.version}, {kb.fingerprint})"
+    )
     print(f"load knowledge base       {load_seconds * ms:8.1f} ms")
     print(f"compile engine            {compile_seconds * ms:8.1f} ms")
-    print(f"rank one case (batch row) median {statistics.median(latencies) * ms:6.2f} ms"
-          f"   p95 {percentile(latencies, 0.95) * ms:6.2f} ms")
+    print(
+        f"rank one case (batch row) median {statistics.median(latencies) * ms:6.2f} ms"
+        f"   p95 {percentile(latencies, 0.95) * ms:6.2f} ms"
+    )
     print(f"batch, 1 process          {len(cases) / batch_seconds:8.1f} cases/s")
-    print(f"batch, {cores} processes       {len(cases) / all_cores_seconds:8.1f} cases/s "
-          "(including worker start-up)")
-    print(f"floor: load + validate    {len(cases) / floor_seconds:8.1f} cases/s "
-          f"(engine+ranking cost = {batch_seconds / floor_seconds:.1f}× the floor)")
-    print(f"next question (interview) median {statistics.median(question_latencies) * ms:6.1f} ms"
-          f"   p95 {percentile(question_latencies, 0.95) * ms:6.1f} ms"
-          f"   over {len(question_latencies)} cases")
+    print(
+        f"batch, {cores} processes       {len(cases) / all_cores_seconds:8.1f} cases/s "
+        "(including worker start-up)"
+    )
+    print(
+        f"floor: load + validate    {len(cases) / floor_seconds:8.1f} cases/s "
+        f"(engine+ranking cost = {batch_seconds / floor_seconds:.1f}× the floor)"
+    )
+    print(
+        f"next question (interview) median {statistics.median(question_latencies) * ms:6.1f} ms"
+        f"   p95 {percentile(question_latencies, 0.95) * ms:6.1f} ms"
+        f"   over {len(question_latencies)} cases"
+    )
     print(f"peak memory (max RSS)     {peak_mib:8.1f} MiB")
 
     if args.scale:
-        print("\nscaling (knowledge base × factor with generated rules; "
-              f"{min(len(cases), 100)} cases, {min(args.questions, 20)} interviews):")
+        print(
+            "\nscaling (knowledge base × factor with generated rules; "
+            f"{min(len(cases), 100)} cases, {min(args.questions, 20)} interviews):"
+        )
         print("  factor  rules  compile ms  rank median ms  rank p95 ms  next-question p95 ms")
     for factor in args.scale:
         scaled = scaled_knowledge_base(kb, factor, random.Random(args.seed))
@@ -161,9 +184,12 @@ def main() -> None:
             t0 = time.perf_counter()
             Interview(scaled_triage, case).next_question()
             question_times.append(time.perf_counter() - t0)
-        print(f"  {factor:>6}  {len(scaled.rules):>5}  {compile_ms:>10.0f}  "
-              f"{statistics.median(rank_times) * ms:>14.2f}  {percentile(rank_times, 0.95) * ms:>11.2f}"
-              f"  {percentile(question_times, 0.95) * ms:>19.1f}")
+        print(
+            f"  {factor:>6}  {len(scaled.rules):>5}  {compile_ms:>10.0f}  "
+            f"{statistics.median(rank_times) * ms:>14.2f}  "
+            f"{percentile(rank_times, 0.95) * ms:>11.2f}"
+            f"  {percentile(question_times, 0.95) * ms:>19.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -28,17 +28,103 @@ import yaml
 from cup_triage.errors import CupTriageError
 from cup_triage.load import bundled_knowledge_base, iter_cases
 
-YAML_TOKENS = ["- ", ": ", "{", "}", "[", "]", ", ", "&a ", "*a ", "&b ", "*b ", "!!str ",
-               "!!binary ", "!!python/object/apply:os.system ", "!x ", "\n", "\n  ", "  ", "id",
-               "sex", "male", "female", "age", "markers", "ck7", "psa", "positive", "sites",
-               "ovary", "liver", "history", "yes", "no", "~", "'", '"', "# c", "<<: *a", "---",
-               "...", "%YAML 1.1\n", "%TAG ! tag:x,2000:\n", "? ", "|", ">-", "1", "-1.5e3",
-               ".nan", "0x1F", "0o17", "2024-02-30", "2024-01-01 10:00:00", "\t", "9" * 5000,
-               "\\", "é", "\u2028", "\x00", "\x85", "\ufeff"]
-WRONG_VALUES = [None, True, 0, -1, 10**30, 1.5, float("nan"), "", " ", "x" * 300, [], {},
-                [[]], {"a": {"b": {}}}, ["liver", 3], {"ck7": ["positive"]}, "2024-02-30"]
-FIELDS = ["id", "sex", "age", "sites", "histology", "features", "markers", "labs", "imaging",
-          "history", "prior_cancer", "confirmed_primary", "notes", "unknown_field"]
+YAML_TOKENS = [
+    "- ",
+    ": ",
+    "{",
+    "}",
+    "[",
+    "]",
+    ", ",
+    "&a ",
+    "*a ",
+    "&b ",
+    "*b ",
+    "!!str ",
+    "!!binary ",
+    "!!python/object/apply:os.system ",
+    "!x ",
+    "\n",
+    "\n  ",
+    "  ",
+    "id",
+    "sex",
+    "male",
+    "female",
+    "age",
+    "markers",
+    "ck7",
+    "psa",
+    "positive",
+    "sites",
+    "ovary",
+    "liver",
+    "history",
+    "yes",
+    "no",
+    "~",
+    "'",
+    '"',
+    "# c",
+    "<<: *a",
+    "---",
+    "...",
+    "%YAML 1.1\n",
+    "%TAG ! tag:x,2000:\n",
+    "? ",
+    "|",
+    ">-",
+    "1",
+    "-1.5e3",
+    ".nan",
+    "0x1F",
+    "0o17",
+    "2024-02-30",
+    "2024-01-01 10:00:00",
+    "\t",
+    "9" * 5000,
+    "\\",
+    "é",
+    "\u2028",
+    "\x00",
+    "\x85",
+    "\ufeff",
+]
+WRONG_VALUES = [
+    None,
+    True,
+    0,
+    -1,
+    10**30,
+    1.5,
+    float("nan"),
+    "",
+    " ",
+    "x" * 300,
+    [],
+    {},
+    [[]],
+    {"a": {"b": {}}},
+    ["liver", 3],
+    {"ck7": ["positive"]},
+    "2024-02-30",
+]
+FIELDS = [
+    "id",
+    "sex",
+    "age",
+    "sites",
+    "histology",
+    "features",
+    "markers",
+    "labs",
+    "imaging",
+    "history",
+    "prior_cancer",
+    "confirmed_primary",
+    "notes",
+    "unknown_field",
+]
 
 
 def random_bytes(rng: random.Random, seeds: list[bytes]) -> tuple[str, bytes]:
@@ -58,14 +144,28 @@ def mutated_file(rng: random.Random, seeds: list[bytes]) -> tuple[str, bytes]:
         if action < 0.3 and data:
             data[min(at, len(data) - 1)] ^= 1 << rng.randrange(8)
         elif action < 0.6:
-            data[at:at] = rng.choice([b"&x ", b"*x", b"[", b"{", b"- ", b": ", b"\n", b"\t",
-                                      b'"', b"\xff", b"\x00", rng.randbytes(3)])
+            data[at:at] = rng.choice(
+                [
+                    b"&x ",
+                    b"*x",
+                    b"[",
+                    b"{",
+                    b"- ",
+                    b": ",
+                    b"\n",
+                    b"\t",
+                    b'"',
+                    b"\xff",
+                    b"\x00",
+                    rng.randbytes(3),
+                ]
+            )
         elif action < 0.85:
-            del data[at:at + rng.randint(1, 20)]
+            del data[at : at + rng.randint(1, 20)]
         else:
             other = rng.choice(seeds)
             start = rng.randrange(len(other) + 1)
-            data[at:at] = other[start:start + rng.randint(1, 200)]
+            data[at:at] = other[start : start + rng.randint(1, 200)]
     return ".yaml", bytes(data)
 
 
@@ -88,13 +188,44 @@ def json_structure(rng: random.Random, seeds: list[bytes]) -> tuple[str, bytes]:
 
 
 def damaged_csv(rng: random.Random, seeds: list[bytes]) -> tuple[str, bytes]:
-    columns = ["id", "sex", "age", "sites", "histology", "markers.ck7", "labs.psa",
-               "history.smoking", "prior_cancer", "diagnosis", "markers.ck77", "", "id"]
-    cells = ["male", "female", "61", "²", "abc", "liver;bone", "positive", "elevated", "yes",
-             "", '"', "a,b", "\n", "ovary", "prostate", "x" * 200_000]
+    columns = [
+        "id",
+        "sex",
+        "age",
+        "sites",
+        "histology",
+        "markers.ck7",
+        "labs.psa",
+        "history.smoking",
+        "prior_cancer",
+        "diagnosis",
+        "markers.ck77",
+        "",
+        "id",
+    ]
+    cells = [
+        "male",
+        "female",
+        "61",
+        "²",
+        "abc",
+        "liver;bone",
+        "positive",
+        "elevated",
+        "yes",
+        "",
+        '"',
+        "a,b",
+        "\n",
+        "ovary",
+        "prostate",
+        "x" * 200_000,
+    ]
     header = rng.sample(columns, rng.randint(0, 6))
-    rows = [header] + [[rng.choice(cells) for _ in range(rng.randint(0, len(header) + 2))]
-                       for _ in range(rng.randint(0, 6))]
+    rows = [header] + [
+        [rng.choice(cells) for _ in range(rng.randint(0, len(header) + 2))]
+        for _ in range(rng.randint(0, 6))
+    ]
     buffer = io.StringIO()
     csv.writer(buffer).writerows(rows)
     text = buffer.getvalue()
@@ -165,10 +296,14 @@ def main() -> None:
                     args.save.mkdir(parents=True, exist_ok=True)
                     (args.save / f"failure-{number}{suffix}").write_bytes(content)
     seconds = time.perf_counter() - started
-    print(f"inputs tried: {sum(tried.values()):,} in {seconds:.0f} s "
-          f"({', '.join(f'{name} {count:,}' for name, count in tried.items())})")
-    print(f"cases accepted: {outcomes['cases accepted']:,}; "
-          f"errors reported: {outcomes['errors reported']:,}; slowest input {slowest:.2f} s")
+    print(
+        f"inputs tried: {sum(tried.values()):,} in {seconds:.0f} s "
+        f"({', '.join(f'{name} {count:,}' for name, count in tried.items())})"
+    )
+    print(
+        f"cases accepted: {outcomes['cases accepted']:,}; "
+        f"errors reported: {outcomes['errors reported']:,}; slowest input {slowest:.2f} s"
+    )
     print(f"failures found: {len(failures)}")
     for failure in failures[:20]:
         print(f"  {failure}")

@@ -133,8 +133,12 @@ def _tasks(
     for position, item in enumerate(loaded, 1):
         error = item.error
         if error is None and item.case.id in seen:
-            error = CaseError(f"duplicate case id (first in {seen[item.case.id]})",
-                              file=item.file, case=item.case.id, field="id")
+            error = CaseError(
+                f"duplicate case id (first in {seen[item.case.id]})",
+                file=item.file,
+                case=item.case.id,
+                field="id",
+            )
         previous = next(done, None)
         if previous is not None:
             _check_resumed(previous, item, error, position, triage, top_k)
@@ -147,8 +151,10 @@ def _tasks(
         if error is None:
             seen[item.case.id] = item.file
     if next(done, None) is not None:
-        raise InputError("the interrupted run has more rows than the input has cases",
-                         hint="the input changed; run again without --resume")
+        raise InputError(
+            "the interrupted run has more rows than the input has cases",
+            hint="the input changed; run again without --resume",
+        )
 
 
 def _row(task: _Task, triage: Triage, top_k: int, strict: bool) -> dict[str, Any]:
@@ -179,8 +185,9 @@ def _rows_in_workers(
     """Score chunks of cases in worker processes, a bounded number ahead, in input order."""
     # spawn, not fork: the progress bar runs a thread, and forking a threaded process can hang.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
-                             initargs=(triage.kb,)) as pool:
+    with ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_start_worker, initargs=(triage.kb,)
+    ) as pool:
         pending: deque = deque()
         try:
             for chunk in _chunks(tasks, CHUNK):
@@ -213,17 +220,28 @@ def _scored(case: Case, file: str, triage: Triage, top_k: int, strict: bool) -> 
         # becomes an error row (exit 1) that names the case; --debug raises it instead.
         if strict:
             raise
-        error = CupTriageError(f"internal error while scoring: {type(exc).__name__}: {exc}",
-                               file=file, case=case.id,
-                               hint="please report it; --debug shows the traceback")
-        return {"case_id": one_line(case.id), "status": "error", "error": str(error),
-                "file": one_line(file)}
+        error = CupTriageError(
+            f"internal error while scoring: {type(exc).__name__}: {exc}",
+            file=file,
+            case=case.id,
+            hint="please report it; --debug shows the traceback",
+        )
+        return {
+            "case_id": one_line(case.id),
+            "status": "error",
+            "error": str(error),
+            "file": one_line(file),
+        }
     return {**score_row(assessment, top_k), "file": one_line(file)}
 
 
 def _error_row(item: LoadedCase, error: CupTriageError) -> dict[str, Any]:
-    return {"case_id": one_line(item.case_id or ""), "status": "error", "error": str(error),
-            "file": one_line(item.file)}
+    return {
+        "case_id": one_line(item.case_id or ""),
+        "status": "error",
+        "error": str(error),
+        "file": one_line(item.file),
+    }
 
 
 def _check_resumed(
@@ -238,20 +256,27 @@ def _check_resumed(
     same file, still valid, same knowledge base, same number of primaries."""
     problem = None
     if (str(row.get("case_id", "")), str(row.get("file", ""))) != (
-        one_line(item.case_id or ""), one_line(item.file)
+        one_line(item.case_id or ""),
+        one_line(item.file),
     ):
-        problem = (f"row {position} is case {row.get('case_id')!r} of {row.get('file')}, "
-                   f"the input has case {item.case_id!r} of {item.file} there")
+        problem = (
+            f"row {position} is case {row.get('case_id')!r} of {row.get('file')}, "
+            f"the input has case {item.case_id!r} of {item.file} there"
+        )
     elif row.get("status") == "ok" and error is not None:
         problem = f"row {position} was scored, but case {item.case_id!r} is now invalid"
     elif row.get("status") == "ok" and row.get("kb_hash") != triage.stamp.hash:
-        problem = (f"row {position} was scored with knowledge base {row.get('kb_hash')}, "
-                   f"this run uses {triage.stamp.hash}")
+        problem = (
+            f"row {position} was scored with knowledge base {row.get('kb_hash')}, "
+            f"this run uses {triage.stamp.hash}"
+        )
     elif row.get("status") == "ok" and (f"top{top_k}" not in row or f"top{top_k + 1}" in row):
         problem = f"row {position} was written with another --top-k"
     if problem:
-        raise InputError(f"cannot resume: {problem}",
-                         hint="the input or the options changed; run again without --resume")
+        raise InputError(
+            f"cannot resume: {problem}",
+            hint="the input or the options changed; run again without --resume",
+        )
 
 
 def score_to_file(
@@ -273,8 +298,7 @@ def score_to_file(
     form = row_format(output, top_k)
     summary = BatchSummary()
     with resumable_output(output, form, resume=resume) as sink:
-        rows = score_rows(loaded, triage, top_k, summary, done=sink.done, strict=strict,
-                          jobs=jobs)
+        rows = score_rows(loaded, triage, top_k, summary, done=sink.done, strict=strict, jobs=jobs)
         for row in rows:
             sink.write(row)
             on_row(row)
@@ -285,9 +309,15 @@ def score_to_file(
 def atomic_output(output: Path) -> Iterator[TextIO]:
     """A text file that appears at `output` whole or not at all (written aside, then renamed)."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", newline="", dir=output.parent, prefix=f".{output.name}.",
-        suffix=".part", delete=False,
+    # Closed by the with-block below; its name must outlive it for the rename.
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
+        "w",
+        encoding="utf-8",
+        newline="",
+        dir=output.parent,
+        prefix=f".{output.name}.",
+        suffix=".part",
+        delete=False,
     )
     try:
         with handle:

@@ -38,7 +38,8 @@ def _check_id(value: Any, options: Mapping[str, Any] | list[str], what: str, fie
         valid = list(options)
         expected = " | ".join(valid) if len(valid) <= 6 else f"one of the {what} ids"
         raise CaseError(
-            f"expected {expected}, got {shown(value)}", field=field,
+            f"expected {expected}, got {shown(value)}",
+            field=field,
             hint=did_you_mean(value, options) if isinstance(value, str) else None,
         )
     return value
@@ -144,12 +145,14 @@ class Case(BaseModel):
                 patient, first = sex, (field, what)
             elif sex != patient and first is None:
                 raise CaseError(
-                    f"{what} in a {patient} patient", field=field,
+                    f"{what} in a {patient} patient",
+                    field=field,
                     hint=f"only {sex} patients have this; check the sex or the answer",
                 )
             elif sex != patient:
                 raise CaseError(
-                    f"{what} contradicts {first[0]} ({first[1]})", field=field,
+                    f"{what} contradicts {first[0]} ({first[1]})",
+                    field=field,
                     hint=f"only {sex} patients have the one, only {patient} the other",
                 )
         return self

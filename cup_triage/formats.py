@@ -151,12 +151,15 @@ class _BoundedLoader(_EventParser, SafeConstructor, Resolver):
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, str):
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"a key must be text, got {key!r} (put it in quotes)",
+                    None,
+                    None,
+                    f"a key must be text, got {key!r} (put it in quotes)",
                     key_node.start_mark,
                 )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None,
+                    None,
+                    None,
                     f"duplicate key {key!r} (also on line {seen[key].start_mark.line + 1})",
                     key_node.start_mark,
                 )
@@ -179,8 +182,11 @@ def yaml_records(
             yield Record(None)  # no document at all: an empty file
             return
         loader.get_event()  # document start
-        if (split_list and loader.check_event(yaml.SequenceStartEvent)
-                and _plain(loader.peek_event())):
+        if (
+            split_list
+            and loader.check_event(yaml.SequenceStartEvent)
+            and _plain(loader.peek_event())
+        ):
             loader.get_event()
             index = 0
             while not loader.check_event(yaml.SequenceEndEvent):
@@ -194,7 +200,9 @@ def yaml_records(
         loader.get_event()  # document end
         if not loader.check_event(yaml.StreamEndEvent):
             raise yaml.composer.ComposerError(
-                None, None, "a case file holds one YAML document, found another",
+                None,
+                None,
+                "a case file holds one YAML document, found another",
                 loader.peek_event().start_mark,
             )
     except yaml.YAMLError as exc:
@@ -217,8 +225,9 @@ def _constructed(loader: _BoundedLoader, node: Node, index: int | None) -> Recor
     except (ValueError, OverflowError) as exc:
         # A well-formed value that no Python type holds: an integer of 5,000 digits,
         # the date 2024-02-31. PyYAML raises these unwrapped.
-        return InputError(f"invalid YAML value: {exc}", case=_item(index),
-                          line=node.start_mark.line + 1)
+        return InputError(
+            f"invalid YAML value: {exc}", case=_item(index), line=node.start_mark.line + 1
+        )
     finally:
         loader.constructed_objects = {}
         loader.recursive_objects = {}

@@ -47,7 +47,9 @@ def _context(staged: list[StagedAssessment], labels: dict[str, str]) -> dict[str
             {
                 "title": item.stage.title,
                 "revealed": item.stage.revealed,
-                "bars": [(c.primary, c.probability) for c in item.assessment.candidates[:BARS_PER_STAGE]],
+                "bars": [
+                    (c.primary, c.probability) for c in item.assessment.candidates[:BARS_PER_STAGE]
+                ],
             }
             for item in staged
         ],

@@ -61,8 +61,13 @@ class Interview:
         for key in DEMOGRAPHIC_FIRST:
             if key not in self.evaluation.findings and key not in self.skipped:
                 finding = self.vocabulary.findings[key]
-                return QuestionSuggestion(finding=key, question=finding.question, step=finding.step,
-                                          expected_gain_bits=0.0, separates=())
+                return QuestionSuggestion(
+                    finding=key,
+                    question=finding.question,
+                    step=finding.step,
+                    expected_gain_bits=0.0,
+                    separates=(),
+                )
         evaluation = self.evaluation
         for suggestion in self.triage.selector.suggest(
             evaluation.findings, evaluation.fired, evaluation.posterior
@@ -94,7 +99,9 @@ class Interview:
             if value.isdigit() and 0 <= int(value) <= 120:
                 return int(value)
             raise CaseError(f"expected a number of years, got {text!r}", field=key)
-        aliases = {"y": finding.answers[0], "n": finding.answers[1]} if len(finding.answers) == 2 else {}
+        aliases = (
+            {"y": finding.answers[0], "n": finding.answers[1]} if len(finding.answers) == 2 else {}
+        )
         if finding.answers[:2] == ("positive", "negative"):
             aliases |= {"yes": "positive", "no": "negative", "+": "positive", "-": "negative"}
         if finding.answers[:2] == ("elevated", "normal"):
@@ -102,12 +109,16 @@ class Interview:
         value = aliases.get(value, value).replace(" ", "_")
         if value in finding.answers:
             return value
-        labels = {self.vocabulary.histologies[a].label: a for a in finding.answers
-                  if a in self.vocabulary.histologies}
+        labels = {
+            self.vocabulary.histologies[a].label: a
+            for a in finding.answers
+            if a in self.vocabulary.histologies
+        }
         if value.replace("_", " ") in labels:
             return labels[value.replace("_", " ")]
         raise CaseError(
-            f"expected {' | '.join(finding.answers)}", field=key,
+            f"expected {' | '.join(finding.answers)}",
+            field=key,
             hint=did_you_mean(value, finding.answers),
         )
 
@@ -137,9 +148,13 @@ class Interview:
     def why(self, key: str) -> WhyAnswer:
         """Which candidates this question separates, and the rules its answer feeds."""
         suggestion = next(
-            (s for s in self.triage.selector.suggest(
-                self.evaluation.findings, self.evaluation.fired, self.evaluation.posterior)
-             if s.finding == key),
+            (
+                s
+                for s in self.triage.selector.suggest(
+                    self.evaluation.findings, self.evaluation.fired, self.evaluation.posterior
+                )
+                if s.finding == key
+            ),
             None,
         )
         return WhyAnswer(

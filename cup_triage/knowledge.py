@@ -254,7 +254,9 @@ class KnowledgeBase:
         """A short hash of the whole knowledge base, printed with every result."""
         payload = {
             "vocabulary": self.vocabulary.version,
-            "files": {name: f.model_dump(mode="json", by_alias=True) for name, f in self.files.items()},
+            "files": {
+                name: f.model_dump(mode="json", by_alias=True) for name, f in self.files.items()
+            },
         }
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         return digest[:12]
@@ -329,7 +331,8 @@ class KnowledgeBase:
                 if subset.treat_as not in primaries:
                     raise KnowledgeError(
                         f"subset treats as unknown primary {subset.treat_as!r}",
-                        file=name, field=f"subsets.{subset.id}.treat_as",
+                        file=name,
+                        field=f"subsets.{subset.id}.treat_as",
                         hint=did_you_mean(subset.treat_as, primaries),
                     )
             for rule in rules_file.rules:
@@ -349,32 +352,49 @@ class KnowledgeBase:
             if primary not in vocab.primaries:
                 fail(f"unknown primary {primary!r}", "lr", did_you_mean(primary, vocab.primaries))
         if rule.subset and rule.subset not in self.subsets:
-            fail(f"unknown subset {rule.subset!r}", "subset", did_you_mean(rule.subset, self.subsets))
+            fail(
+                f"unknown subset {rule.subset!r}", "subset", did_you_mean(rule.subset, self.subsets)
+            )
         if rule.red_flag and rule.red_flag not in self.red_flags:
-            fail(f"unknown red flag {rule.red_flag!r}", "red_flag",
-                 did_you_mean(rule.red_flag, self.red_flags))
+            fail(
+                f"unknown red flag {rule.red_flag!r}",
+                "red_flag",
+                did_you_mean(rule.red_flag, self.red_flags),
+            )
         for index, condition in enumerate(rule.when):
             where = f"when[{index}]"
             if condition.fact is not None:
                 known = self.concluded_values.get(condition.fact)
                 if known is None:
-                    fail(f"no rule concludes fact {condition.fact!r}", where,
-                         did_you_mean(condition.fact, self.concluded_values))
+                    fail(
+                        f"no rule concludes fact {condition.fact!r}",
+                        where,
+                        did_you_mean(condition.fact, self.concluded_values),
+                    )
                 for answer in (condition.is_ or ()) + (condition.is_not or ()):
                     if answer != UNKNOWN and answer not in known:
-                        fail(f"fact {condition.fact!r} is never concluded as {answer!r}; "
-                             f"expected one of {sorted(known)}", where)
+                        fail(
+                            f"fact {condition.fact!r} is never concluded as {answer!r}; "
+                            f"expected one of {sorted(known)}",
+                            where,
+                        )
                 continue
             finding = vocab.findings.get(condition.finding)
             if finding is None:
-                fail(f"unknown finding {condition.finding!r}", where,
-                     did_you_mean(condition.finding, vocab.findings))
+                fail(
+                    f"unknown finding {condition.finding!r}",
+                    where,
+                    did_you_mean(condition.finding, vocab.findings),
+                )
             if finding.is_numeric:
                 if condition.is_ is not None and not condition.tests_unknown:
                     fail("numeric findings are tested with at_least/below", where)
                 continue
             for answer in (condition.is_ or ()) + (condition.is_not or ()):
                 if answer != UNKNOWN and answer not in finding.answers:
-                    fail(f"{answer!r} is not an answer of {finding.key}; expected one of "
-                         f"{', '.join(finding.answers)}", where, did_you_mean(answer, finding.answers))
-
+                    fail(
+                        f"{answer!r} is not an answer of {finding.key}; expected one of "
+                        f"{', '.join(finding.answers)}",
+                        where,
+                        did_you_mean(answer, finding.answers),
+                    )

@@ -108,15 +108,27 @@ def _duplicates_and_contradictions(kb: KnowledgeBase) -> list[Problem]:
                 continue
             where = f"rules {first.id} and {second.id}"
             opposite = [
-                p for p in kb.vocabulary.primaries
+                p
+                for p in kb.vocabulary.primaries
                 if (first.likelihood_ratio(p) - 1) * (second.likelihood_ratio(p) - 1) < 0
             ]
             if opposite:
-                problems.append(Problem("error", where, "same conditions, contradictory "
-                                        f"likelihood ratios for {', '.join(opposite)}"))
+                problems.append(
+                    Problem(
+                        "error",
+                        where,
+                        "same conditions, contradictory "
+                        f"likelihood ratios for {', '.join(opposite)}",
+                    )
+                )
             else:
-                problems.append(Problem("error", where, "same conditions counted twice; "
-                                        "merge them or give them one group"))
+                problems.append(
+                    Problem(
+                        "error",
+                        where,
+                        "same conditions counted twice; merge them or give them one group",
+                    )
+                )
     return problems
 
 
@@ -130,8 +142,14 @@ def _coverage(kb: KnowledgeBase) -> list[Problem]:
     ]
     used_subsets = {r.subset for r in kb.rules if r.subset}
     used_flags = {r.red_flag for r in kb.rules if r.red_flag}
-    problems += [Problem("warning", "subsets", f"no rule recognises subset {s}")
-                 for s in kb.subsets if s not in used_subsets]
-    problems += [Problem("warning", "red_flags", f"no rule raises red flag {f}")
-                 for f in kb.red_flags if f not in used_flags]
+    problems += [
+        Problem("warning", "subsets", f"no rule recognises subset {s}")
+        for s in kb.subsets
+        if s not in used_subsets
+    ]
+    problems += [
+        Problem("warning", "red_flags", f"no rule raises red flag {f}")
+        for f in kb.red_flags
+        if f not in used_flags
+    ]
     return problems

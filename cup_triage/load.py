@@ -79,7 +79,8 @@ def _read_text(path: Path) -> str:
         if size > MAX_FILE_BYTES:
             raise InputError(
                 f"file too large: {size / 2**20:.1f} MB, the limit is {MAX_FILE_BYTES // 2**20} MB",
-                file=file, hint="split it into several files, or export the cases as CSV",
+                file=file,
+                hint="split it into several files, or export the cases as CSV",
             )
         data = path.read_bytes()
     except OSError as exc:
@@ -92,7 +93,9 @@ def _read_text(path: Path) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InputError(
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x})", file=file, line=line,
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x})",
+            file=file,
+            line=line,
             hint="save the file as UTF-8; it may be Latin-1 or Windows-1252",
         ) from exc
 
@@ -110,7 +113,8 @@ def _refuse_binary(sample: bytes, file: str) -> None:
 
 def _not_text(file: str) -> InputError:
     return InputError(
-        "not a text case file (binary data)", file=file,
+        "not a text case file (binary data)",
+        file=file,
         hint="case files are YAML, JSON or CSV text; a spreadsheet must be saved as CSV",
     )
 
@@ -124,7 +128,9 @@ def _validated(model: type[M], data: Any, file: str) -> M:
             f"{first['msg']} (got {first.get('input')!r:.80})".replace("Value error, ", ""),
             file=file,
             field=_where(data, first["loc"]) or None,
-            hint=f"{exc.error_count() - 1} more problem(s) in this file" if exc.error_count() > 1 else None,
+            hint=f"{exc.error_count() - 1} more problem(s) in this file"
+            if exc.error_count() > 1
+            else None,
         ) from exc
 
 
@@ -283,8 +289,11 @@ def _bounded_lines(handle: TextIO) -> Iterator[str]:
     while line := handle.readline(MAX_CSV_LINE + 1):
         number += 1
         if len(line) > MAX_CSV_LINE:
-            raise InputError(f"line longer than {MAX_CSV_LINE // 2**20} MB", line=number,
-                             hint="a CSV export has one short line per case")
+            raise InputError(
+                f"line longer than {MAX_CSV_LINE // 2**20} MB",
+                line=number,
+                hint="a CSV export has one short line per case",
+            )
         yield line
 
 
@@ -307,13 +316,15 @@ def _check_columns(columns: list[str], vocabulary: Vocabulary) -> None:
         seen.add(column)
         if column not in valid:
             raise InputError(
-                f"unknown column {column!r}", field=column,
-                hint=did_you_mean(column, valid) or "columns are case fields such as 'sex' "
-                "or findings such as 'markers.ck7'",
+                f"unknown column {column!r}",
+                field=column,
+                hint=did_you_mean(column, valid)
+                or "columns are case fields such as 'sex' or findings such as 'markers.ck7'",
             )
     if "id" not in seen:
-        raise InputError("no 'id' column: every row needs a case id",
-                         hint=f"columns: {', '.join(columns)}")
+        raise InputError(
+            "no 'id' column: every row needs a case id", hint=f"columns: {', '.join(columns)}"
+        )
 
 
 def _csv_case(row: Mapping[str, str]) -> dict[str, Any]:

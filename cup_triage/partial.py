@@ -150,13 +150,17 @@ def _rows_in(partial: Path, form: RowFormat) -> Iterator[dict[str, Any]]:
             if header and header != form.header:
                 raise InputError(
                     "has other columns than this run writes (another --top-k?)",
-                    file=str(partial), line=1, hint="run again without --resume",
+                    file=str(partial),
+                    line=1,
+                    hint="run again without --resume",
                 )
         for number, line in enumerate(handle, 2 if form.header else 1):
             try:
                 yield form.parse(line)
             except ValueError as exc:  # json.JSONDecodeError is a ValueError
                 raise InputError(
-                    f"damaged row ({exc})", file=str(partial), line=number,
+                    f"damaged row ({exc})",
+                    file=str(partial),
+                    line=number,
                     hint="run again without --resume",
                 ) from exc

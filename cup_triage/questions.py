@@ -55,8 +55,11 @@ class QuestionSelector:
         scored = []
         for answer, prevalence in finding.prevalence.items():
             hypothetical = with_derived_findings({**findings, key: answer}, self.kb.vocabulary)
-            changed = [key] + [k for k in ("site_count", "history_answered")
-                               if hypothetical.get(k) != findings.get(k)]
+            changed = [key] + [
+                k
+                for k in ("site_count", "history_answered")
+                if hypothetical.get(k) != findings.get(k)
+            ]
             fired_after = self.kb.refire(hypothetical, fired, changed)
             after = self.ranker.log_scores(self.ranker.counted(fired_after)[0])
             ratios = [
@@ -65,8 +68,7 @@ class QuestionSelector:
             ]
             scored.append((answer, prevalence, ratios, normalise(after)))
         per_primary_total = [
-            sum(prev * ratios[i] for _, prev, ratios, _ in scored) or 1.0
-            for i in range(len(now))
+            sum(prev * ratios[i] for _, prev, ratios, _ in scored) or 1.0 for i in range(len(now))
         ]
         outcomes = []
         for answer, prevalence, ratios, posterior in scored:

@@ -48,9 +48,21 @@ def score_row(assessment: Assessment, top_k: int) -> dict[str, Any]:
 def row_columns(top_k: int) -> list[str]:
     columns = ["case_id", "status", "error"]
     for rank in range(1, top_k + 1):
-        columns += [f"top{rank}", f"top{rank}_probability", f"top{rank}_icd_o3", f"top{rank}_oncotree"]
-    return columns + ["subsets", "red_flags", "confirmed_primary", "confirmed_rank",
-                      "kb_version", "kb_hash", "file"]
+        columns += [
+            f"top{rank}",
+            f"top{rank}_probability",
+            f"top{rank}_icd_o3",
+            f"top{rank}_oncotree",
+        ]
+    return columns + [
+        "subsets",
+        "red_flags",
+        "confirmed_primary",
+        "confirmed_rank",
+        "kb_version",
+        "kb_hash",
+        "file",
+    ]
 
 
 def percent(probability: float) -> str:
@@ -84,31 +96,49 @@ def render_assessment(assessment: Assessment, console: Console, top: int = 10) -
     """Print a full report: red flags first, then ranking, explanation, subsets and advice."""
     console.rule(f"[bold]cup-triage · case {assessment.case_id}")
     for flag in assessment.red_flags:
-        console.print(Panel(f"[bold]{flag.label}[/]\n{flag.action}", title="RED FLAG",
-                            border_style="red"))
+        console.print(
+            Panel(f"[bold]{flag.label}[/]\n{flag.action}", title="RED FLAG", border_style="red")
+        )
     table = Table(title="Candidate primaries", title_justify="left")
     for column in ("#", "primary", "probability", "ICD-O-3", "OncoTree"):
         table.add_column(column, justify="right" if column in ("#", "probability") else "left")
     for rank, candidate in enumerate(assessment.candidates[:top], 1):
         marker = " ✓" if candidate.primary == assessment.confirmed_primary else ""
-        table.add_row(str(rank), candidate.label + marker, percent(candidate.probability),
-                      ", ".join(candidate.icd_o3), candidate.oncotree)
+        table.add_row(
+            str(rank),
+            candidate.label + marker,
+            percent(candidate.probability),
+            ", ".join(candidate.icd_o3),
+            candidate.oncotree,
+        )
     console.print(table)
-    console.print(f"[italic]{assessment.uncertainty.statement}[/] "
-                  f"(top 3 together {percent(assessment.uncertainty.top3_probability)}, "
-                  f"entropy {assessment.uncertainty.entropy_bits:.2f} bits)")
+    console.print(
+        f"[italic]{assessment.uncertainty.statement}[/] "
+        f"(top 3 together {percent(assessment.uncertainty.top3_probability)}, "
+        f"entropy {assessment.uncertainty.entropy_bits:.2f} bits)"
+    )
     explained: set[str] = set()
     for candidate in assessment.candidates[:CANDIDATES_EXPLAINED]:
-        console.print(Group(Text(f"\nWhy {candidate.label} ({percent(candidate.probability)})",
-                                 style="bold"), _evidence_lines(candidate, explained)))
+        console.print(
+            Group(
+                Text(f"\nWhy {candidate.label} ({percent(candidate.probability)})", style="bold"),
+                _evidence_lines(candidate, explained),
+            )
+        )
     for subset in assessment.subsets:
-        console.print(Panel(
-            f"[bold]{subset.label}[/]\nTreat as: {subset.treat_as}. {subset.management}\n"
-            f"Confirm with: {'; '.join(subset.workup)}\n[dim]{subset.source}[/]",
-            title="Favourable subset", border_style="green"))
+        console.print(
+            Panel(
+                f"[bold]{subset.label}[/]\nTreat as: {subset.treat_as}. {subset.management}\n"
+                f"Confirm with: {'; '.join(subset.workup)}\n[dim]{subset.source}[/]",
+                title="Favourable subset",
+                border_style="green",
+            )
+        )
     _render_advice(assessment, console)
-    console.print(f"\n[dim]Knowledge base {assessment.knowledge_base.version} "
-                  f"({assessment.knowledge_base.hash})[/]")
+    console.print(
+        f"\n[dim]Knowledge base {assessment.knowledge_base.version} "
+        f"({assessment.knowledge_base.hash})[/]"
+    )
     console.print(Panel(assessment.disclaimer, border_style="yellow", title="Not a diagnosis"))
 
 
@@ -125,11 +155,14 @@ def _render_advice(assessment: Assessment, console: Console) -> None:
             console.print(f"\n[bold]{title}[/]")
             for item in items:
                 console.print(f"  • {item.text} [dim]({item.source})[/]")
-    for title, suggestions in (("Ask next", assessment.next_questions),
-                               ("Stains and tests that would most change the ranking",
-                                assessment.next_tests)):
+    for title, suggestions in (
+        ("Ask next", assessment.next_questions),
+        ("Stains and tests that would most change the ranking", assessment.next_tests),
+    ):
         if suggestions:
             console.print(f"\n[bold]{title}[/]")
             for s in suggestions:
-                console.print(f"  • {s.question} [dim](separates {', '.join(s.separates)}; "
-                              f"expected gain {s.expected_gain_bits:.2f} bits)[/]")
+                console.print(
+                    f"  • {s.question} [dim](separates {', '.join(s.separates)}; "
+                    f"expected gain {s.expected_gain_bits:.2f} bits)[/]"
+                )

@@ -20,10 +20,10 @@ STAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("histology", "Histology", ("histology", "features")),
     ("pathology", "Immunohistochemistry and serum markers", ("markers", "labs")),
 )
-"""The order in which a case unfolds in class: the fields of the case format revealed at each stage."""
+"""The order in which a case unfolds in class: the case-format fields each stage reveals."""
 
 UNLISTED_MASS = 0.05
-"""Probability a learner's ranked list leaves for everything not listed (keeps log scores finite)."""
+"""Probability a learner's list leaves for everything unlisted (keeps log scores finite)."""
 
 
 @dataclass(frozen=True)
@@ -97,13 +97,19 @@ def parse_differential(text: str, vocabulary: Vocabulary) -> tuple[str, ...]:
         )
         if match is None:
             hint = difflib.get_close_matches(entry, names, n=1, cutoff=0.4)
-            raise CaseError(f"not a primary: {entry!r}", field="differential",
-                            hint=f"did you mean {names[hint[0]]!r}?" if hint else None)
+            raise CaseError(
+                f"not a primary: {entry!r}",
+                field="differential",
+                hint=f"did you mean {names[hint[0]]!r}?" if hint else None,
+            )
         if names[match] not in chosen:
             chosen.append(names[match])
     if not chosen:
-        raise CaseError("an empty differential", field="differential",
-                        hint="list one to five primaries, most likely first")
+        raise CaseError(
+            "an empty differential",
+            field="differential",
+            hint="list one to five primaries, most likely first",
+        )
     return tuple(chosen)
 
 

@@ -87,8 +87,9 @@ class Triage:
             subsets=tuple(_unique(self._subset(r) for r in rules if r.subset)),
             red_flags=tuple(_unique(self._red_flag(r) for r in rules if r.red_flag)),
             advice=tuple(
-                AdviceItem(category=r.advice.category, text=r.advice.text, rule_id=r.id,
-                           source=r.source)
+                AdviceItem(
+                    category=r.advice.category, text=r.advice.text, rule_id=r.id, source=r.source
+                )
                 for r in rules
                 if r.advice
             ),
@@ -96,10 +97,12 @@ class Triage:
                 [s for s in suggestions if s.step in QUESTION_STEPS][:SUGGESTIONS_SHOWN]
             ),
             # Tests are ordered together, so the most informative comes first whatever its tier.
-            next_tests=tuple(sorted(
-                (s for s in suggestions if s.step in TEST_STEPS),
-                key=lambda s: (-s.expected_gain_bits, s.finding),
-            )[:SUGGESTIONS_SHOWN]),
+            next_tests=tuple(
+                sorted(
+                    (s for s in suggestions if s.step in TEST_STEPS),
+                    key=lambda s: (-s.expected_gain_bits, s.finding),
+                )[:SUGGESTIONS_SHOWN]
+            ),
             uncertainty=_uncertainty([c.probability for c in candidates]),
             confirmed_primary=case.confirmed_primary,
         )
@@ -111,9 +114,17 @@ class Triage:
         if key not in self._contributions:
             rule = self.kb.rules_by_id[rule_id]
             weight = relative_weight(rule, primary_id)
-            self._contributions[key] = None if weight == 1.0 else Contribution(
-                rule_id=rule.id, kind=rule.kind, conditions=rule.describe(),
-                likelihood_ratio=round(weight, 4), rationale=rule.rationale, source=rule.source,
+            self._contributions[key] = (
+                None
+                if weight == 1.0
+                else Contribution(
+                    rule_id=rule.id,
+                    kind=rule.kind,
+                    conditions=rule.describe(),
+                    likelihood_ratio=round(weight, 4),
+                    rationale=rule.rationale,
+                    source=rule.source,
+                )
             )
         return self._contributions[key]
 
@@ -151,8 +162,12 @@ class Triage:
     def _subset(self, rule: Rule) -> SubsetConclusion:
         subset = self.kb.subsets[rule.subset]
         return SubsetConclusion(
-            id=subset.id, label=subset.label, treat_as=subset.treat_as,
-            management=subset.management, workup=subset.workup, rule_id=rule.id,
+            id=subset.id,
+            label=subset.label,
+            treat_as=subset.treat_as,
+            management=subset.management,
+            workup=subset.workup,
+            rule_id=rule.id,
             source=subset.source,
         )
 

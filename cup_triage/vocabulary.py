@@ -183,8 +183,14 @@ class Vocabulary:
                 )
         for key in ("site_count", "history_answered"):
             findings.append(
-                Finding(key=key, section="derived", label=key.replace("_", " "),
-                        question="(derived from the case)", step="history", answers=())
+                Finding(
+                    key=key,
+                    section="derived",
+                    label=key.replace("_", " "),
+                    question="(derived from the case)",
+                    step="history",
+                    answers=(),
+                )
             )
         self.findings: dict[str, Finding] = {f.key: f for f in findings}
         unknown_steps = {f.step for f in findings} - set(self.steps)

@@ -10,7 +10,8 @@ VOCABULARY = bundled_knowledge_base().vocabulary
 def _possible(sex, section):
     """Finding ids whose positive answer a patient of this sex can have."""
     return [
-        finding for finding in VOCABULARY.ids_in(section)
+        finding
+        for finding in VOCABULARY.ids_in(section)
         if VOCABULARY.findings[f"{section}.{finding}"].sex in (None, sex)
     ]
 

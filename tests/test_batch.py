@@ -21,8 +21,9 @@ from cup_triage.partial import partial_path
 from .strategies import VOCABULARY
 
 CLI = [sys.executable, "-c", "from cup_triage.cli import main; main()"]
-FINDING_COLUMNS = [f"{s}.{f}" for s in ("markers", "labs", "imaging", "history")
-                   for f in VOCABULARY.ids_in(s)]
+FINDING_COLUMNS = [
+    f"{s}.{f}" for s in ("markers", "labs", "imaging", "history") for f in VOCABULARY.ids_in(s)
+]
 
 
 def write_export(path, cases, seed=3):
@@ -30,8 +31,9 @@ def write_export(path, cases, seed=3):
     rng = random.Random(seed)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["id", "sex", "age", "sites", "histology", *FINDING_COLUMNS,
-                         "confirmed_primary"])
+        writer.writerow(
+            ["id", "sex", "age", "sites", "histology", *FINDING_COLUMNS, "confirmed_primary"]
+        )
         for number in range(cases):
             sex = rng.choice(["female", "male"])
 
@@ -47,10 +49,17 @@ def write_export(path, cases, seed=3):
                     cells.append("")
                 else:
                     cells.append(rng.choice(answers if possible(column) else answers[1:]))
-            writer.writerow([f"r{number:05d}", sex, rng.randint(30, 90),
-                             ";".join(rng.sample(sites, rng.randint(1, 3))),
-                             rng.choice([*VOCABULARY.histologies, ""]), *cells,
-                             rng.choice(["lung", "colorectal", ""])])
+            writer.writerow(
+                [
+                    f"r{number:05d}",
+                    sex,
+                    rng.randint(30, 90),
+                    ";".join(rng.sample(sites, rng.randint(1, 3))),
+                    rng.choice([*VOCABULARY.histologies, ""]),
+                    *cells,
+                    rng.choice(["lung", "colorectal", ""]),
+                ]
+            )
     return path
 
 
@@ -63,8 +72,9 @@ def _score_process(rules, *args, seed, **popen):
     run must give the same bytes as another process, not only as itself."""
     environment = {**os.environ, "PYTHONHASHSEED": str(seed)}
     command = [*CLI, "--rules-dir", str(rules), "score", *map(str, args)]
-    return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, **popen)
+    return subprocess.Popen(
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen
+    )
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +148,15 @@ def test_the_summary_of_a_resumed_run_counts_every_case(tmp_path):
     resumed = _score(export, "-o", output, "--resume", "--json")
     before, after = json.loads(reference.output), json.loads(resumed.output)
     assert after["resumed"] == 6 and before["resumed"] == 0
-    counts = ("cases", "scored", "failed", "failures", "confirmed", "top1_accuracy",
-              "top3_accuracy")
+    counts = (
+        "cases",
+        "scored",
+        "failed",
+        "failures",
+        "confirmed",
+        "top1_accuracy",
+        "top3_accuracy",
+    )
     assert {k: before[k] for k in counts} == {k: after[k] for k in counts}
 
 

@@ -6,8 +6,14 @@ from click.testing import CliRunner
 from cup_triage.cli import cli
 
 BAD_CASES = [
-    ("id: c1\nmarkers: {ck7: maybe}\n", "case c1 › markers.ck7: expected positive | negative, got 'maybe'"),
-    ("id: c2\nmarkers: {ck8: positive}\n", "case c2 › markers.ck8", ),
+    (
+        "id: c1\nmarkers: {ck7: maybe}\n",
+        "case c1 › markers.ck7: expected positive | negative, got 'maybe'",
+    ),
+    (
+        "id: c2\nmarkers: {ck8: positive}\n",
+        "case c2 › markers.ck8",
+    ),
     ("id: c3\nhistolgy: adenocarcinoma\n", "did you mean 'histology'?"),
     ("id: c4\nsites: [livr]\n", "did you mean 'liver'?"),
     ("id: c5\nhistology: adenocarcinom\n", "did you mean 'adenocarcinoma'?"),
@@ -34,6 +40,14 @@ def test_bad_case_files_give_one_located_line(tmp_path, text, expected):
 
 def test_unknown_is_not_negative(assess):
     unknown = assess({"sex": "male", "sites": ["liver"], "histology": "adenocarcinoma"})
-    negative = assess({"sex": "male", "sites": ["liver"], "histology": "adenocarcinoma",
-                       "history": {"hemoptysis": "no", "rectal_bleeding": "no"}})
-    assert [c.probability for c in unknown.candidates] != [c.probability for c in negative.candidates]
+    negative = assess(
+        {
+            "sex": "male",
+            "sites": ["liver"],
+            "histology": "adenocarcinoma",
+            "history": {"hemoptysis": "no", "rectal_bleeding": "no"},
+        }
+    )
+    assert [c.probability for c in unknown.candidates] != [
+        c.probability for c in negative.candidates
+    ]

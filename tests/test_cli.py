@@ -118,9 +118,17 @@ def test_the_same_case_gives_the_same_bytes_in_every_process():
     outputs = set()
     for seed in ("1", "2", "3"):
         result = subprocess.run(
-            [sys.executable, "-c", "from cup_triage.cli import main; main()", "rank",
-             str(CASES / "teaching" / "10-haemoptysis-lung.yaml"), "--json"],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                "-c",
+                "from cup_triage.cli import main; main()",
+                "rank",
+                str(CASES / "teaching" / "10-haemoptysis-lung.yaml"),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
             env={**os.environ, "PYTHONHASHSEED": seed},
         )
         outputs.add(result.stdout)

@@ -11,30 +11,71 @@ from .conftest import CASES
 # Each row: the presentation, the primary that must rank first, and a subset that must be named.
 LITERATURE = [
     pytest.param(
-        {"sex": "male", "age": 66, "sites": ["liver"], "histology": "adenocarcinoma",
-         "history": {"hemoptysis": "yes"}},
-        "lung", None, id="adenocarcinoma with liver metastases + haemoptysis -> lung"),
+        {
+            "sex": "male",
+            "age": 66,
+            "sites": ["liver"],
+            "histology": "adenocarcinoma",
+            "history": {"hemoptysis": "yes"},
+        },
+        "lung",
+        None,
+        id="adenocarcinoma with liver metastases + haemoptysis -> lung",
+    ),
     pytest.param(
-        {"sex": "male", "age": 70, "sites": ["lung", "bone"],
-         "histology": "poorly_differentiated_carcinoma", "history": {"hematuria": "yes"}},
-        "bladder", None, id="carcinoma + visible haematuria -> bladder"),
+        {
+            "sex": "male",
+            "age": 70,
+            "sites": ["lung", "bone"],
+            "histology": "poorly_differentiated_carcinoma",
+            "history": {"hematuria": "yes"},
+        },
+        "bladder",
+        None,
+        id="carcinoma + visible haematuria -> bladder",
+    ),
     pytest.param(
-        {"sex": "female", "age": 63, "sites": ["lung", "retroperitoneal_nodes"],
-         "histology": "poorly_differentiated_carcinoma", "history": {"hematuria": "yes"}},
-        "bladder", None, id="woman, carcinoma + visible haematuria -> bladder"),
+        {
+            "sex": "female",
+            "age": 63,
+            "sites": ["lung", "retroperitoneal_nodes"],
+            "histology": "poorly_differentiated_carcinoma",
+            "history": {"hematuria": "yes"},
+        },
+        "bladder",
+        None,
+        id="woman, carcinoma + visible haematuria -> bladder",
+    ),
     pytest.param(
         {"sex": "male", "age": 68, "sites": ["liver"], "history": {"hematuria": "yes"}},
-        "bladder", None, id="metastases, no histology yet, visible haematuria -> bladder"),
+        "bladder",
+        None,
+        id="metastases, no histology yet, visible haematuria -> bladder",
+    ),
     pytest.param(
-        {"sex": "male", "age": 72, "sites": ["bone"], "imaging": {"blastic_bone_lesions": "yes"},
-         "labs": {"psa": "elevated"}},
-        "prostate", "prostate_bone_psa", id="man, blastic bone metastases, raised PSA -> prostate"),
+        {
+            "sex": "male",
+            "age": 72,
+            "sites": ["bone"],
+            "imaging": {"blastic_bone_lesions": "yes"},
+            "labs": {"psa": "elevated"},
+        },
+        "prostate",
+        "prostate_bone_psa",
+        id="man, blastic bone metastases, raised PSA -> prostate",
+    ),
     pytest.param(
         {"sex": "female", "age": 52, "sites": ["axillary_nodes"], "histology": "adenocarcinoma"},
-        "breast", "axillary_adenocarcinoma_women", id="woman, isolated axillary adenocarcinoma -> breast"),
+        "breast",
+        "axillary_adenocarcinoma_women",
+        id="woman, isolated axillary adenocarcinoma -> breast",
+    ),
     pytest.param(
         {"sex": "male", "age": 67, "sites": ["liver"], "prior_cancer": "colorectal"},
-        "colorectal", None, id="treated colon cancer, new liver metastases -> colorectal"),
+        "colorectal",
+        None,
+        id="treated colon cancer, new liver metastases -> colorectal",
+    ),
 ]
 
 
@@ -90,21 +131,48 @@ def test_held_out_sets_meet_the_accuracy_targets(kb, triage, folder):
 # the pathology contradicts it.
 CONTRADICTED_SUBSETS = [
     pytest.param(
-        {"sex": "female", "age": 47, "sites": ["axillary_nodes"],
-         "histology": "poorly_differentiated_carcinoma",
-         "markers": {"pan_ck": "negative", "sox10": "positive", "s100": "positive",
-                     "melan_a": "positive"}},
-        "axillary_adenocarcinoma_women", "melanoma", id="SOX10+ axillary tumour is not occult breast"),
+        {
+            "sex": "female",
+            "age": 47,
+            "sites": ["axillary_nodes"],
+            "histology": "poorly_differentiated_carcinoma",
+            "markers": {
+                "pan_ck": "negative",
+                "sox10": "positive",
+                "s100": "positive",
+                "melan_a": "positive",
+            },
+        },
+        "axillary_adenocarcinoma_women",
+        "melanoma",
+        id="SOX10+ axillary tumour is not occult breast",
+    ),
     pytest.param(
-        {"sex": "male", "age": 71, "sites": ["bone", "adrenal"],
-         "imaging": {"blastic_bone_lesions": "yes"}, "labs": {"psa": "elevated"},
-         "histology": "adenocarcinoma",
-         "markers": {"psa": "negative", "nkx3_1": "negative", "ttf1": "positive"}},
-        "prostate_bone_psa", "lung", id="PSA- NKX3.1- blastic tumour is not treated as prostate"),
+        {
+            "sex": "male",
+            "age": 71,
+            "sites": ["bone", "adrenal"],
+            "imaging": {"blastic_bone_lesions": "yes"},
+            "labs": {"psa": "elevated"},
+            "histology": "adenocarcinoma",
+            "markers": {"psa": "negative", "nkx3_1": "negative", "ttf1": "positive"},
+        },
+        "prostate_bone_psa",
+        "lung",
+        id="PSA- NKX3.1- blastic tumour is not treated as prostate",
+    ),
     pytest.param(
-        {"sex": "male", "age": 58, "sites": ["cervical_nodes"],
-         "histology": "squamous_cell_carcinoma", "markers": {"cd45": "positive", "pan_ck": "negative"}},
-        "cervical_squamous", "lymphoma", id="CD45+ keratin-negative neck node is not head and neck SCC"),
+        {
+            "sex": "male",
+            "age": 58,
+            "sites": ["cervical_nodes"],
+            "histology": "squamous_cell_carcinoma",
+            "markers": {"cd45": "positive", "pan_ck": "negative"},
+        },
+        "cervical_squamous",
+        "lymphoma",
+        id="CD45+ keratin-negative neck node is not head and neck SCC",
+    ),
 ]
 
 

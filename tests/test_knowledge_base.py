@@ -22,13 +22,16 @@ def test_every_rule_has_a_rationale_a_source_and_a_kind(kb):
 
 def test_every_finding_of_the_vocabulary_is_reasoned_about(kb):
     tested = set(kb.rules_testing)
-    untested = [k for k, f in kb.vocabulary.findings.items()
-                if f.section not in ("derived",) and k not in tested]
+    untested = [
+        k
+        for k, f in kb.vocabulary.findings.items()
+        if f.section not in ("derived",) and k not in tested
+    ]
     assert untested == []
 
 
 def test_no_python_module_names_a_primary_or_a_finding(kb):
-    """Clinical facts live in rules/: no string literal in the package is a primary or finding id."""
+    """Clinical facts live in rules/: no string literal in the package is a clinical id."""
     ids = set(kb.vocabulary.primaries) | set(kb.vocabulary.histologies)
     for section in kb.vocabulary.sections:
         ids |= set(kb.vocabulary.ids_in(section))
@@ -42,7 +45,17 @@ def test_no_python_module_names_a_primary_or_a_finding(kb):
 
 def test_rules_carry_likelihood_ratios_for_every_kind_of_reasoning(kb):
     kinds = {rule.kind.value for rule in kb.rules}
-    assert kinds >= {"history", "organotropism", "anatomical_drainage", "histology",
-                     "immunohistochemistry", "serum_marker", "favourable_subset",
-                     "prior_cancer", "workup_advice", "red_flag", "demographics"}
+    assert kinds >= {
+        "history",
+        "organotropism",
+        "anatomical_drainage",
+        "histology",
+        "immunohistochemistry",
+        "serum_marker",
+        "favourable_subset",
+        "prior_cancer",
+        "workup_advice",
+        "red_flag",
+        "demographics",
+    }
     assert 250 <= len(kb.rules) <= 900

@@ -521,7 +521,10 @@ def test_without_libyaml_the_pure_python_parser_reads_the_same_records():
     def parsed(parser):
         finished = subprocess.run(
             [sys.executable, "-c", PARSE_SCRIPT, parser],
-            input=json.dumps(PARSE_SAMPLES), capture_output=True, text=True, check=True,
+            input=json.dumps(PARSE_SAMPLES),
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return finished.stdout
 

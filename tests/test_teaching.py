@@ -46,10 +46,12 @@ def test_every_teaching_case_ranks_its_confirmed_primary_in_the_top_three(kb, tr
 
 @pytest.mark.parametrize(
     ("typed", "expected"),
-    [("lung, breast, pancreas", ("lung", "breast", "pancreas")),
-     ("colorectl; stomach", ("colorectal", "stomach")),
-     ("Head and neck, germ cell", ("head_and_neck", "germ_cell")),
-     ("kidney bladder", ("kidney", "bladder"))],
+    [
+        ("lung, breast, pancreas", ("lung", "breast", "pancreas")),
+        ("colorectl; stomach", ("colorectal", "stomach")),
+        ("Head and neck, germ cell", ("head_and_neck", "germ_cell")),
+        ("kidney bladder", ("kidney", "bladder")),
+    ],
 )
 def test_a_learner_may_type_ids_labels_or_typos(kb, typed, expected):
     assert parse_differential(typed, kb.vocabulary) == expected
@@ -63,9 +65,12 @@ def test_an_unrecognised_primary_gets_a_hint(kb):
 def test_a_quiz_unfolds_in_stages_scores_each_and_logs_the_session(tmp_path):
     log = tmp_path / "log.json"
     case = TEACHING / "27-discordant-haemoptysis-colorectal.yaml"
-    answers = "lung, head and neck\nlung, pancreas\nsplen\nlung, colorectal, stomach\nlung, colorectal\n"
-    result = CliRunner().invoke(cli, ["teach", "quiz", str(case), "--learner", "amira",
-                                      "--log", str(log)], input=answers)
+    answers = (
+        "lung, head and neck\nlung, pancreas\nsplen\nlung, colorectal, stomach\nlung, colorectal\n"
+    )
+    result = CliRunner().invoke(
+        cli, ["teach", "quiz", str(case), "--learner", "amira", "--log", str(log)], input=answers
+    )
     assert result.exit_code == 0, result.output
     assert result.output.count("Brier score") == 4
     assert "Not understood" in result.output
@@ -73,7 +78,11 @@ def test_a_quiz_unfolds_in_stages_scores_each_and_logs_the_session(tmp_path):
     session = json.loads(log.read_text())["sessions"][0]
     assert session["learner"] == "amira"
     assert [s["stage"] for s in session["stages"]] == [
-        "presentation", "examination", "histology", "pathology"]
+        "presentation",
+        "examination",
+        "histology",
+        "pathology",
+    ]
     assert session["stages"][-1]["true_rank_learner"] == 2
     assert session["stages"][-1]["brier_learner"] > session["stages"][-1]["brier_engine"]
     assert session["stages"][0]["true_rank_learner"] is None
@@ -99,8 +108,9 @@ def test_step_through_shows_seed_and_soil_beside_anatomical_drainage():
 
 def test_the_html_handout_is_self_contained_with_a_chart_per_stage(tmp_path):
     out = tmp_path / "handout.html"
-    result = CliRunner().invoke(cli, ["teach", "handout", str(TEACHING / "01-axillary-breast.yaml"),
-                                      "-o", str(out)])
+    result = CliRunner().invoke(
+        cli, ["teach", "handout", str(TEACHING / "01-axillary-breast.yaml"), "-o", str(out)]
+    )
     assert result.exit_code == 0
     html = out.read_text()
     assert "<script" not in html and "http" not in html and "<link" not in html
@@ -110,6 +120,8 @@ def test_the_html_handout_is_self_contained_with_a_chart_per_stage(tmp_path):
 
 def test_the_markdown_handout_lists_stages_and_teaching_points(tmp_path):
     out = tmp_path / "handout.md"
-    CliRunner().invoke(cli, ["teach", "handout", str(TEACHING / "01-axillary-breast.yaml"), "-o", str(out)])
+    CliRunner().invoke(
+        cli, ["teach", "handout", str(TEACHING / "01-axillary-breast.yaml"), "-o", str(out)]
+    )
     text = out.read_text()
     assert "## How the differential moved" in text and "## Teaching points" in text

@@ -61,8 +61,11 @@ def _debug(ctx: click.Context) -> bool:
 
 @click.group(cls=TriageGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cup-triage")
-@click.option("--rules-dir", type=click.Path(exists=True, file_okay=False),
-              help="Use another knowledge-base folder instead of the bundled rules.")
+@click.option(
+    "--rules-dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="Use another knowledge-base folder instead of the bundled rules.",
+)
 @click.option("--debug", is_flag=True, help="Show a traceback for errors.")
 @click.pass_context
 def cli(ctx: click.Context, rules_dir: str | None, debug: bool) -> None:

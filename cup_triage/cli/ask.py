@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -16,8 +16,10 @@ from ..load import load_case
 from ..render import percent, render_assessment
 from .common import Context, pass_context
 
-HELP = ("answers: y / n (or the answer's name), ? or skip = unknown; "
-        "commands: why, how, rank, back, quit")
+HELP = (
+    "answers: y / n (or the answer's name), ? or skip = unknown; "
+    "commands: why, how, rank, back, quit"
+)
 
 
 def read_line(prompt: str) -> str | None:
@@ -34,10 +36,18 @@ def read_line(prompt: str) -> str | None:
 
 @click.command()
 @click.argument("case_file", required=False, type=click.Path(path_type=Path))
-@click.option("--resume", "resume", type=click.Path(exists=True, path_type=Path),
-              help="Continue a saved interview (a case file written by ask).")
-@click.option("--save", "save_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to save the session (default: <case id>.yaml in this folder).")
+@click.option(
+    "--resume",
+    "resume",
+    type=click.Path(exists=True, path_type=Path),
+    help="Continue a saved interview (a case file written by ask).",
+)
+@click.option(
+    "--save",
+    "save_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to save the session (default: <case id>.yaml in this folder).",
+)
 @pass_context
 def ask(ctx: Context, case_file: Path | None, resume: Path | None, save_path: Path | None) -> None:
     """Interview: ask what is unknown, history first, the most informative question next.
@@ -50,7 +60,7 @@ def ask(ctx: Context, case_file: Path | None, resume: Path | None, save_path: Pa
     if start is not None:
         case = load_case(start, vocabulary)[0]
     else:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         case = parse_case({"id": f"interview-{stamp}"}, vocabulary)
     interview = Interview(ctx.triage, case)
     target = save_path or resume or Path(f"{case.id}.yaml")
@@ -58,7 +68,9 @@ def ask(ctx: Context, case_file: Path | None, resume: Path | None, save_path: Pa
 
     def save() -> None:
         write_case_file(interview.case, vocabulary, target)
-        click.echo(f"Saved the session to {target} (continue with: cup-triage ask --resume {target})")
+        click.echo(
+            f"Saved the session to {target} (continue with: cup-triage ask --resume {target})"
+        )
 
     click.echo(f"cup-triage interview · case {case.id} · decision support, not a diagnosis")
     click.echo(HELP)
@@ -108,7 +120,9 @@ def _interview_loop(interview: Interview) -> bool:
                 _show_how(interview)
             elif command in ("rank", "r"):
                 for primary, probability in interview.ranking(top=10):
-                    click.echo(f"  {vocabulary.primaries[primary].label:<52} {percent(probability):>6}")
+                    click.echo(
+                        f"  {vocabulary.primaries[primary].label:<52} {percent(probability):>6}"
+                    )
             elif command in ("back", "b"):
                 click.echo("Undone." if interview.back() else "Nothing to undo.")
                 break
@@ -119,7 +133,9 @@ def _interview_loop(interview: Interview) -> bool:
                 click.echo(HELP)
             else:
                 try:
-                    interview.answer(question.finding, interview.parse_answer(question.finding, line))
+                    interview.answer(
+                        question.finding, interview.parse_answer(question.finding, line)
+                    )
                     break
                 except CaseError as error:
                     hint = f" ({error.hint})" if error.hint else ""
@@ -138,7 +154,9 @@ def _show_why(interview: Interview, key: str) -> None:
     for rule in why.rules[:6]:
         strongest = sorted(rule.lr.items(), key=lambda kv: -abs(kv[1] - 1))[:3]
         weights = ", ".join(f"{labels[p].label} ×{v:.3g}" for p, v in strongest)
-        click.echo(f"   - {rule.id} [{rule.kind}] {rule.describe()}" + (f" → {weights}" if weights else ""))
+        click.echo(
+            f"   - {rule.id} [{rule.kind}] {rule.describe()}" + (f" → {weights}" if weights else "")
+        )
         click.echo(f"     {rule.rationale}")
 
 
@@ -148,4 +166,7 @@ def _show_how(interview: Interview) -> None:
     if not evidence:
         click.echo("   - nothing specific yet: it is the most common occult primary a priori")
     for item in evidence[:6]:
-        click.echo(f"   - ×{item.likelihood_ratio:.3g} {item.conditions} ({item.rule_id}): {item.rationale}")
+        click.echo(
+            f"   - ×{item.likelihood_ratio:.3g} {item.conditions} ({item.rule_id}): "
+            f"{item.rationale}"
+        )

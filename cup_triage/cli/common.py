@@ -22,7 +22,11 @@ class Context:
 
     @cached_property
     def kb(self) -> KnowledgeBase:
-        return load_knowledge_base(Path(self.rules_dir)) if self.rules_dir else bundled_knowledge_base()
+        return (
+            load_knowledge_base(Path(self.rules_dir))
+            if self.rules_dir
+            else bundled_knowledge_base()
+        )
 
     @cached_property
     def triage(self) -> Triage:

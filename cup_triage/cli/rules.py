@@ -28,16 +28,25 @@ def check(ctx: Context, strict: bool, as_json: bool) -> None:
     errors = [p for p in problems if p.severity == "error"]
     kinds = Counter(rule.kind.value for rule in kb.rules)
     if as_json:
-        click.echo(to_json({
-            "rules": len(kb.rules), "by_kind": dict(kinds), "version": kb.version,
-            "hash": kb.fingerprint, "problems": [p.__dict__ for p in problems],
-        }))
+        click.echo(
+            to_json(
+                {
+                    "rules": len(kb.rules),
+                    "by_kind": dict(kinds),
+                    "version": kb.version,
+                    "hash": kb.fingerprint,
+                    "problems": [p.__dict__ for p in problems],
+                }
+            )
+        )
     else:
         for problem in problems:
             click.echo(str(problem))
         summary = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
-        click.echo(f"{len(kb.rules)} rules ({summary}); knowledge base {kb.version} "
-                   f"({kb.fingerprint}): {len(errors)} error(s), "
-                   f"{len(problems) - len(errors)} warning(s)")
+        click.echo(
+            f"{len(kb.rules)} rules ({summary}); knowledge base {kb.version} "
+            f"({kb.fingerprint}): {len(errors)} error(s), "
+            f"{len(problems) - len(errors)} warning(s)"
+        )
     if errors or (strict and problems):
         sys.exit(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -44,8 +44,15 @@ def list_cases(ctx: Context, as_json: bool) -> None:
         if item.case is None:
             continue
         notes = item.case.notes if isinstance(item.case.notes, dict) else {}
-        rows.append({"file": item.file, "id": item.case.id, "title": notes.get("title", ""),
-                     "theme": notes.get("theme", ""), "primary": item.case.confirmed_primary})
+        rows.append(
+            {
+                "file": item.file,
+                "id": item.case.id,
+                "title": notes.get("title", ""),
+                "theme": notes.get("theme", ""),
+                "primary": item.case.confirmed_primary,
+            }
+        )
     if as_json:
         click.echo(to_json(rows))
         return
@@ -62,22 +69,35 @@ def _one_case(ctx: Context, path: Path):
 @teach.command()
 @CASE_ARGUMENT
 @click.option("--learner", default="anonymous", show_default=True, help="Name for the session log.")
-@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("teaching-log.json"), show_default=True,
-              help="JSON session log the teacher reads (sessions are appended).")
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("teaching-log.json"),
+    show_default=True,
+    help="JSON session log the teacher reads (sessions are appended).",
+)
 @pass_context
 def quiz(ctx: Context, case_file: Path, learner: str, log_path: Path) -> None:
     """Unfold a case stage by stage; at each stage enter a ranked differential and get scored."""
     vocabulary, triage = ctx.kb.vocabulary, ctx.triage
     case = _one_case(ctx, case_file)
     if case.confirmed_primary is None:
-        raise CaseError("a quiz case needs confirmed_primary", file=str(case_file),
-                        case=case.id, field="confirmed_primary")
+        raise CaseError(
+            "a quiz case needs confirmed_primary",
+            file=str(case_file),
+            case=case.id,
+            field="confirmed_primary",
+        )
     labels = {p.id: p.label for p in vocabulary.primaries.values()}
     notes = case.notes if isinstance(case.notes, dict) else {}
-    click.echo(f"Quiz · {notes.get('title', case.id)} · decision support for teaching, not a diagnosis")
-    click.echo("At each stage type your differential, most likely first (ids or names, commas "
-               "between), or 'quit'.")
+    click.echo(
+        f"Quiz · {notes.get('title', case.id)} · decision support for teaching, not a diagnosis"
+    )
+    click.echo(
+        "At each stage type your differential, most likely first (ids or names, commas "
+        "between), or 'quit'."
+    )
     scores = []
     for stage in stages(case, vocabulary):
         click.echo(f"\n== {stage.title} ==")
@@ -95,12 +115,17 @@ def quiz(ctx: Context, case_file: Path, learner: str, log_path: Path) -> None:
         click.echo(f"\n{notes['vignette']}")
     for point in notes.get("teaching_points", []):
         click.echo(f"  • {point}")
-    _append_session(log_path, {
-        "learner": learner, "case_id": case.id, "case_file": str(case_file),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "knowledge_base": ctx.triage.stamp.model_dump(),
-        "stages": [_score_dict(s) for s in scores],
-    })
+    _append_session(
+        log_path,
+        {
+            "learner": learner,
+            "case_id": case.id,
+            "case_file": str(case_file),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "knowledge_base": ctx.triage.stamp.model_dump(),
+            "stages": [_score_dict(s) for s in scores],
+        },
+    )
     click.echo(f"Session logged to {log_path}")
 
 
@@ -118,16 +143,22 @@ def _read_differential(vocabulary) -> tuple[str, ...] | None:
 
 def _show_feedback(score, labels) -> None:
     yours = f"#{score.true_rank_learner}" if score.true_rank_learner else "not listed"
-    click.echo(f"  True primary: yours {yours}, engine #{score.true_rank_engine}. "
-               f"Engine's top 3: {', '.join(labels[p] for p in score.engine_top3)} "
-               f"(you share {score.overlap_with_engine_top3}).")
-    click.echo(f"  Brier score (lower is better): yours {score.brier_learner:.3f}, "
-               f"engine {score.brier_engine:.3f}")
+    click.echo(
+        f"  True primary: yours {yours}, engine #{score.true_rank_engine}. "
+        f"Engine's top 3: {', '.join(labels[p] for p in score.engine_top3)} "
+        f"(you share {score.overlap_with_engine_top3})."
+    )
+    click.echo(
+        f"  Brier score (lower is better): yours {score.brier_learner:.3f}, "
+        f"engine {score.brier_engine:.3f}"
+    )
     for item in score.missed:
         click.echo(f"  Missed: {item.conditions} (×{item.likelihood_ratio:.3g}) — {item.rationale}")
     for item in score.over_weighted:
-        click.echo(f"  Against your first choice: {item.conditions} (×{item.likelihood_ratio:.3g}) "
-                   f"— {item.rationale}")
+        click.echo(
+            f"  Against your first choice: {item.conditions} (×{item.likelihood_ratio:.3g}) "
+            f"— {item.rationale}"
+        )
 
 
 def _score_dict(score) -> dict:
@@ -148,41 +179,65 @@ def _append_session(path: Path, session: dict) -> None:
 
 @teach.command("whatif")
 @CASE_ARGUMENT
-@click.option("--set", "settings", multiple=True, metavar="FINDING=ANSWER",
-              help="Set or add a finding, e.g. markers.ck20=positive (repeatable).")
-@click.option("--unset", "removals", multiple=True, metavar="FINDING",
-              help="Remove a finding, e.g. history.hemoptysis (repeatable).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="FINDING=ANSWER",
+    help="Set or add a finding, e.g. markers.ck20=positive (repeatable).",
+)
+@click.option(
+    "--unset",
+    "removals",
+    multiple=True,
+    metavar="FINDING",
+    help="Remove a finding, e.g. history.hemoptysis (repeatable).",
+)
 @json_option
 @pass_context
-def whatif(ctx: Context, case_file: Path, settings: tuple[str, ...], removals: tuple[str, ...],
-           as_json: bool) -> None:
+def whatif(
+    ctx: Context,
+    case_file: Path,
+    settings: tuple[str, ...],
+    removals: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Change, add or remove findings and see how the ranking moves, and which rules did it."""
     case = _one_case(ctx, case_file)
     changes: dict[str, str | int | None] = {key: None for key in removals}
     for setting in settings:
         key, sep, value = setting.partition("=")
         if not sep:
-            raise click.BadParameter(f"expected FINDING=ANSWER, got {setting!r}", param_hint="--set")
+            raise click.BadParameter(
+                f"expected FINDING=ANSWER, got {setting!r}", param_hint="--set"
+            )
         changes[key.strip()] = int(value) if value.strip().isdigit() else value.strip()
     result = what_if(ctx.triage, case, changes)
     if as_json:
-        click.echo(to_json({
-            "before": [(c.primary, c.probability) for c in result.before.candidates[:5]],
-            "after": [(c.primary, c.probability) for c in result.after.candidates[:5]],
-            "leader_changed": result.leader_changed,
-            "appeared": [f.rule_id for f in result.appeared],
-            "disappeared": [f.rule_id for f in result.disappeared],
-        }))
+        click.echo(
+            to_json(
+                {
+                    "before": [(c.primary, c.probability) for c in result.before.candidates[:5]],
+                    "after": [(c.primary, c.probability) for c in result.after.candidates[:5]],
+                    "leader_changed": result.leader_changed,
+                    "appeared": [f.rule_id for f in result.appeared],
+                    "disappeared": [f.rule_id for f in result.disappeared],
+                }
+            )
+        )
         return
     table = Table("#", "before", "", "after", "")
-    for rank, (b, a) in enumerate(zip(result.before.candidates[:6], result.after.candidates[:6],
-                                      strict=True), 1):
+    for rank, (b, a) in enumerate(
+        zip(result.before.candidates[:6], result.after.candidates[:6], strict=True), 1
+    ):
         table.add_row(str(rank), b.label, percent(b.probability), a.label, percent(a.probability))
     ctx.console.print(table)
     verdict = "The leader changed." if result.leader_changed else "The leader did not change."
     ctx.console.print(f"[bold]{verdict}[/]")
-    for title, items in (("Rules that now fire", result.appeared),
-                         ("Rules that no longer fire", result.disappeared)):
+    for title, items in (
+        ("Rules that now fire", result.appeared),
+        ("Rules that no longer fire", result.disappeared),
+    ):
         if items:
             ctx.console.print(f"\n[bold]{title}[/]")
             for item in items:
@@ -198,19 +253,28 @@ def steps(ctx: Context, case_file: Path, as_json: bool) -> None:
     assessment = ctx.triage.assess(_one_case(ctx, case_file), suggest=False)
     groups = fired_by_kind(assessment.fired)
     if as_json:
-        click.echo(to_json({kind: [f.model_dump() for f in items] for kind, items in groups.items()}))
+        click.echo(
+            to_json({kind: [f.model_dump() for f in items] for kind, items in groups.items()})
+        )
         return
     ctx.console.rule(f"Forward chaining, case {assessment.case_id}")
     for item in assessment.fired:
         concluded = f" ⇒ {item.concludes}" if item.concludes else ""
-        status = "" if item.counted or not _is_evidence(ctx, item.rule_id) else (
-            f" (superseded by {item.superseded_by})")
-        ctx.console.print(f"{item.order:>3}. [{item.kind}] {item.rule_id}: {item.conditions}"
-                          f"{concluded}{status}", markup=False)
+        status = (
+            ""
+            if item.counted or not _is_evidence(ctx, item.rule_id)
+            else (f" (superseded by {item.superseded_by})")
+        )
+        ctx.console.print(
+            f"{item.order:>3}. [{item.kind}] {item.rule_id}: {item.conditions}{concluded}{status}",
+            markup=False,
+        )
     ctx.console.rule("By kind of reasoning")
     for kind, items in groups.items():
-        ctx.console.print(f"[bold]{kind.replace('_', ' ')}[/] ({len(items)}): "
-                          + ", ".join(i.rule_id for i in items))
+        ctx.console.print(
+            f"[bold]{kind.replace('_', ' ')}[/] ({len(items)}): "
+            + ", ".join(i.rule_id for i in items)
+        )
 
 
 def _is_evidence(ctx: Context, rule_id: str) -> bool:
@@ -219,15 +283,22 @@ def _is_evidence(ctx: Context, rule_id: str) -> bool:
 
 @teach.command()
 @CASE_ARGUMENT
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="FILE.html (self-contained page) or FILE.md (Markdown).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="FILE.html (self-contained page) or FILE.md (Markdown).",
+)
 @pass_context
 def handout(ctx: Context, case_file: Path, output: Path) -> None:
     """Export a case's reasoning, stage by stage, as Markdown or self-contained HTML."""
     vocabulary = ctx.kb.vocabulary
     case = _one_case(ctx, case_file)
-    staged = [StagedAssessment(stage, ctx.triage.assess(stage.case, suggest=False))
-              for stage in stages(case, vocabulary)]
+    staged = [
+        StagedAssessment(stage, ctx.triage.assess(stage.case, suggest=False))
+        for stage in stages(case, vocabulary)
+    ]
     labels = {p.id: p.label for p in vocabulary.primaries.values()}
     suffix = output.suffix.lower()
     if suffix not in (".html", ".htm", ".md"):
