@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -109,11 +109,13 @@ def score_rows(
     come in input order, so the output is the same bytes whatever the number of jobs.
     """
     tasks = _tasks(loaded, triage, top_k, summary, iter(done))
-    rows = (
-        _rows_in_workers(tasks, triage, top_k, strict, jobs)
-        if jobs > 1
-        else ((task, _row(task, triage, top_k, strict)) for task in tasks)
-    )
+    # Starting workers costs about a second each (import, compile the engine): only a batch
+    # longer than a few chunks is worth it, so the first ones decide.
+    first = list(islice(tasks, WORKERS_WORTH_IT))
+    if jobs > 1 and len(first) == WORKERS_WORTH_IT:
+        rows = _rows_in_workers(chain(first, tasks), triage, top_k, strict, jobs)
+    else:
+        rows = ((task, _row(task, triage, top_k, strict)) for task in chain(first, tasks))
     for task, row in rows:
         summary.count(row)
         if not task.resumed:
@@ -166,6 +168,9 @@ def _row(task: _Task, triage: Triage, top_k: int, strict: bool) -> dict[str, Any
 CHUNK = 64
 """Cases sent to a worker at a time: large enough to amortise the hand-over, small enough to
 keep every worker busy and the output flowing."""
+
+WORKERS_WORTH_IT = 8 * CHUNK
+"""Below this many cases a batch is scored in this process: worker start-up would cost more."""
 
 _worker_triage: Triage | None = None
 

@@ -133,3 +133,21 @@ def test_the_same_case_gives_the_same_bytes_in_every_process():
         )
         outputs.add(result.stdout)
     assert len(outputs) == 1
+
+
+def test_scoring_on_several_cores_gives_the_same_rows_in_the_same_order(run, tmp_path):
+    import yaml
+
+    examples = [item for item in yaml.safe_load((CASES / "validation" / "lung.yaml").read_text())]
+    cases = [{**examples[n % len(examples)], "id": f"copy-{n}"} for n in range(700)]
+    source = tmp_path / "many.yaml"
+    source.write_text(yaml.safe_dump(cases))
+    outputs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out-{jobs}.jsonl"
+        result = run("score", source, "-o", out, "--jobs", jobs)
+        assert result.exit_code == 0, result.output
+        assert f"{jobs} job(s)" in result.output
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert outputs[0].count(b"\n") == 700
