@@ -48,9 +48,15 @@ class QuestionSelector:
         P(answer | primary) ∝ prevalence(answer) × the likelihood ratio the answer would bring,
         so an answer that points to the current leaders is expected more often.
         """
+        return self._outcomes(findings, fired, key, self._log_scores_now(fired))
+
+    def _log_scores_now(self, fired: Sequence[str]) -> list[float]:
+        return self.ranker.log_scores(self.ranker.counted(fired)[0])
+
+    def _outcomes(
+        self, findings: Mapping[str, Any], fired: Sequence[str], key: str, now: list[float]
+    ) -> list[Outcome]:
         finding = self.kb.vocabulary.findings[key]
-        counted_now, _ = self.ranker.counted(fired)
-        now = self.ranker.log_scores(counted_now)
         prior_now = normalise(now)
         scored = []
         for answer, prevalence in finding.prevalence.items():
@@ -84,20 +90,20 @@ class QuestionSelector:
         findings: Mapping[str, Any],
         fired: Sequence[str],
         posterior: Sequence[float],
-        steps: set[str] | None = None,
-        limit: int | None = None,
     ) -> list[QuestionSuggestion]:
         """Open findings worth asking, lowest tier first (history before imaging), then by
         expected information gain per unit of burden; answers that inform nothing are left out."""
         ranked = []
         vocabulary = self.kb.vocabulary
+        # The current ranking is the same for every open finding: computed once.
+        now = self._log_scores_now(fired)
         for finding in self.askable:
-            if finding.key in findings or (steps is not None and finding.step not in steps):
+            if finding.key in findings:
                 continue
             if finding.sex is not None and findings.get("sex") != finding.sex:
                 # Only asked once the patient's sex is known to allow it.
                 continue
-            outcomes = self.outcomes(findings, fired, finding.key)
+            outcomes = self._outcomes(findings, fired, finding.key, now)
             gain = entropy_bits(posterior) - sum(
                 o.probability * entropy_bits(o.posterior) for o in outcomes
             )
@@ -123,5 +129,4 @@ class QuestionSelector:
                 )
             )
         ranked.sort(key=lambda item: item[0])
-        suggestions = [suggestion for _, suggestion in ranked]
-        return suggestions[:limit] if limit is not None else suggestions
+        return [suggestion for _, suggestion in ranked]
