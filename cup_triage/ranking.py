@@ -52,8 +52,7 @@ class Ranker:
     def log_scores(self, counted: Iterable[str]) -> list[float]:
         scores = list(self.log_prior)
         # Added in knowledge-base order, not firing order: floating-point sums depend on their
-        # order, and the same case must give the same bytes in every process (the engine's
-        # firing order can vary with Python's string hashing).
+        # order, and the posteriors must not depend on how the engine's agenda broke ties.
         for rule_id in sorted(counted, key=self._order.__getitem__):
             for index, value in enumerate(self._log_lr[rule_id]):
                 scores[index] += value
@@ -64,7 +63,8 @@ class Ranker:
 
 
 def normalise(log_scores: Sequence[float]) -> list[float]:
-    """Softmax of log scores; if every primary is excluded, fall back to uniform (and say so)."""
+    """Softmax of log scores; if every primary is excluded, fall back to uniform (the
+    uncertainty statement then reports no lead)."""
     top = max(log_scores)
     if top == -math.inf:
         return [1 / len(log_scores)] * len(log_scores)

@@ -260,11 +260,7 @@ def steps(ctx: Context, case_file: Path, as_json: bool) -> None:
     ctx.console.rule(f"Forward chaining, case {assessment.case_id}")
     for item in assessment.fired:
         concluded = f" ⇒ {item.concludes}" if item.concludes else ""
-        status = (
-            ""
-            if item.counted or not _is_evidence(ctx, item.rule_id)
-            else (f" (superseded by {item.superseded_by})")
-        )
+        status = f" (superseded by {item.superseded_by})" if item.superseded_by else ""
         ctx.console.print(
             f"{item.order:>3}. [{item.kind}] {item.rule_id}: {item.conditions}{concluded}{status}",
             markup=False,
@@ -275,10 +271,6 @@ def steps(ctx: Context, case_file: Path, as_json: bool) -> None:
             f"[bold]{kind.replace('_', ' ')}[/] ({len(items)}): "
             + ", ".join(i.rule_id for i in items)
         )
-
-
-def _is_evidence(ctx: Context, rule_id: str) -> bool:
-    return ctx.kb.rules_by_id[rule_id].is_evidence
 
 
 @teach.command()
