@@ -27,8 +27,8 @@ from pathlib import Path
 
 import yaml
 
-from cup_triage.load import bundled_knowledge_base, bundled_rules_dir
-from cup_triage.vocabulary import Vocabulary
+from cup_triage.io.load import bundled_knowledge_base, bundled_rules_dir
+from cup_triage.reasoning.vocabulary import Vocabulary
 
 CLI = [sys.executable, "-c", "from cup_triage.cli import main; main()"]
 

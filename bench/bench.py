@@ -13,13 +13,13 @@ import resource
 import statistics
 import time
 
-from cup_triage.batch import BatchSummary, score_rows
-from cup_triage.case import parse_case
-from cup_triage.interview import Interview
-from cup_triage.knowledge import KnowledgeBase, RulesFile
-from cup_triage.load import LoadedCase, load_knowledge_base
-from cup_triage.triage import Triage
-from cup_triage.vocabulary import Vocabulary
+from cup_triage.io.batch import BatchSummary, score_rows
+from cup_triage.reasoning.case import parse_case
+from cup_triage.sessions.interview import Interview
+from cup_triage.reasoning.knowledge import KnowledgeBase, RulesFile
+from cup_triage.io.load import LoadedCase, load_knowledge_base
+from cup_triage.reasoning.triage import Triage
+from cup_triage.reasoning.vocabulary import Vocabulary
 
 
 def realistic_case(rng: random.Random, vocabulary: Vocabulary, number: int) -> dict:

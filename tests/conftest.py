@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from cup_triage.case import parse_case
-from cup_triage.load import bundled_knowledge_base
-from cup_triage.triage import Triage
+from cup_triage.reasoning.case import parse_case
+from cup_triage.io.load import bundled_knowledge_base
+from cup_triage.reasoning.triage import Triage
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "cases"

@@ -2,7 +2,7 @@
 
 from hypothesis import strategies as st
 
-from cup_triage.load import bundled_knowledge_base
+from cup_triage.io.load import bundled_knowledge_base
 
 VOCABULARY = bundled_knowledge_base().vocabulary
 

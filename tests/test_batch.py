@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from cup_triage.cli import cli
-from cup_triage.load import bundled_rules_dir, iter_cases
-from cup_triage.partial import partial_path
+from cup_triage.io.load import bundled_rules_dir, iter_cases
+from cup_triage.io.partial import partial_path
 
 from .strategies import VOCABULARY
 

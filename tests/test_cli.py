@@ -6,7 +6,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cup_triage.assessment import DISCLAIMER
+from cup_triage.reasoning.assessment import DISCLAIMER
 from cup_triage.cli import cli
 
 from .conftest import CASES, ROOT

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from cup_triage.load import iter_cases
+from cup_triage.io.load import iter_cases
 
 from .conftest import CASES
 

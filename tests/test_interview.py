@@ -6,7 +6,7 @@ import yaml
 from click.testing import CliRunner
 
 from cup_triage.cli import cli
-from cup_triage.load import bundled_knowledge_base
+from cup_triage.io.load import bundled_knowledge_base
 
 QUESTION_PREFIXES = tuple(
     f"[{step.label}]" for step in bundled_knowledge_base().vocabulary.steps.values()

@@ -6,9 +6,9 @@ import random
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from cup_triage.case import parse_case
-from cup_triage.errors import CaseError
-from cup_triage.render import assessment_dict, to_json
+from cup_triage.reasoning.case import parse_case
+from cup_triage.reasoning.errors import CaseError
+from cup_triage.io.render import assessment_dict, to_json
 
 from .strategies import VOCABULARY, case_data
 

@@ -3,7 +3,7 @@
 import ast
 from pathlib import Path
 
-from cup_triage.lint import lint
+from cup_triage.reasoning.lint import lint
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cup_triage"
 

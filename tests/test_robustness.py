@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cup_triage.batch import BatchSummary, score_rows
+from cup_triage.io.batch import BatchSummary, score_rows
 from cup_triage.cli import cli
-from cup_triage.errors import CupTriageError
-from cup_triage.load import MAX_FILE_BYTES, iter_cases, load_case
+from cup_triage.reasoning.errors import CupTriageError
+from cup_triage.io.load import MAX_FILE_BYTES, iter_cases, load_case
 
 from .strategies import VOCABULARY, case_data
 
@@ -234,7 +234,7 @@ def test_rank_of_a_bad_file_is_one_error_line_and_exit_2(tmp_path, name, content
 
 
 def test_a_rules_file_with_a_bad_condition_is_rejected_naming_the_rule(tmp_path, kb):
-    from cup_triage.load import bundled_rules_dir
+    from cup_triage.io.load import bundled_rules_dir
 
     for path in bundled_rules_dir().glob("*.yaml"):
         (tmp_path / path.name).write_text(path.read_text())
@@ -254,7 +254,7 @@ def test_a_rules_file_with_a_bad_condition_is_rejected_naming_the_rule(tmp_path,
 
 
 def test_a_malformed_rules_file_is_a_knowledge_base_error(tmp_path):
-    from cup_triage.load import bundled_rules_dir
+    from cup_triage.io.load import bundled_rules_dir
 
     for path in bundled_rules_dir().glob("*.yaml"):
         (tmp_path / path.name).write_text(path.read_text())
@@ -510,7 +510,7 @@ PARSE_SCRIPT = """
 import json, sys
 if sys.argv[1] == "pure-python":
     sys.modules["yaml._yaml"] = None  # as if PyYAML had been built without libyaml
-from cup_triage.formats import Record, yaml_records
+from cup_triage.io.formats import Record, yaml_records
 for text in json.loads(sys.stdin.read()):
     print(json.dumps([[r.index, r.data] if isinstance(r, Record) else "error"
                       for r in yaml_records(text)], default=str))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..errors import CupTriageError, one_line
+from ..reasoning.errors import CupTriageError, one_line
 from .ask import ask
 from .common import Context
 from .rank import rank

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from ..batch import write_case_file
-from ..case import parse_case
-from ..errors import CaseError
-from ..interview import Interview
-from ..load import load_case
-from ..render import percent, render_assessment
+from ..io.batch import write_case_file
+from ..reasoning.case import parse_case
+from ..reasoning.errors import CaseError
+from ..sessions.interview import Interview
+from ..io.load import load_case
+from ..io.render import percent, render_assessment
 from .common import Context, pass_context
 
 HELP = (

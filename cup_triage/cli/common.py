@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from ..knowledge import KnowledgeBase
-from ..load import bundled_knowledge_base, load_knowledge_base
-from ..triage import Triage
+from ..reasoning.knowledge import KnowledgeBase
+from ..io.load import bundled_knowledge_base, load_knowledge_base
+from ..reasoning.triage import Triage
 
 
 @dataclass

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..load import load_case
-from ..render import assessment_dict, render_assessment, to_json
+from ..io.load import load_case
+from ..io.render import assessment_dict, render_assessment, to_json
 from .common import Context, json_option, pass_context
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from ..batch import score_to_file
-from ..errors import InputError
-from ..load import iter_cases
-from ..partial import partial_path
-from ..render import to_json
+from ..io.batch import score_to_file
+from ..reasoning.errors import InputError
+from ..io.load import iter_cases
+from ..io.partial import partial_path
+from ..io.render import to_json
 from .common import Context, json_option, pass_context
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from ..batch import atomic_output
-from ..errors import CaseError, InputError
-from ..handout import StagedAssessment, handout_html, handout_markdown
-from ..load import bundled_cases_dir, iter_cases, load_case, read_data_file
-from ..render import percent, to_json
-from ..teaching import (
+from ..io.batch import atomic_output
+from ..reasoning.errors import CaseError, InputError
+from ..io.handout import StagedAssessment, handout_html, handout_markdown
+from ..io.load import bundled_cases_dir, iter_cases, load_case, read_data_file
+from ..io.render import percent, to_json
+from ..sessions.teaching import (
     fired_by_kind,
     parse_differential,
     revealed_findings,

@@ -20,7 +20,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
-from .errors import InputError
+from ..reasoning.errors import InputError
 
 MAX_DEPTH = 32
 """Deepest nesting of lists and mappings: a case needs 3, a rules file 6."""

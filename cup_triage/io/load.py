@@ -17,11 +17,11 @@ from typing import Any, TextIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .case import LIST_SECTIONS, Case, parse_case
-from .errors import CaseError, CupTriageError, InputError, KnowledgeError
+from ..reasoning.case import LIST_SECTIONS, Case, parse_case
+from ..reasoning.errors import CaseError, CupTriageError, InputError, KnowledgeError
 from .formats import Header, Record, csv_records, json_records, yaml_records
-from .knowledge import KnowledgeBase, RulesFile
-from .vocabulary import SECTIONS, Vocabulary, VocabularyFile, did_you_mean
+from ..reasoning.knowledge import KnowledgeBase, RulesFile
+from ..reasoning.vocabulary import SECTIONS, Vocabulary, VocabularyFile, did_you_mean
 
 VOCABULARY_FILE = "vocabulary.yaml"
 CASE_SUFFIXES = (".yaml", ".yml", ".json", ".csv")
@@ -48,7 +48,7 @@ def bundled_rules_dir() -> Path:
     packaged = Path(str(importlib.resources.files("cup_triage"))) / "rules"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "rules"
+    return Path(__file__).resolve().parents[2] / "rules"
 
 
 def bundled_cases_dir() -> Path:
@@ -56,7 +56,7 @@ def bundled_cases_dir() -> Path:
     packaged = Path(str(importlib.resources.files("cup_triage"))) / "cases"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "cases"
+    return Path(__file__).resolve().parents[2] / "cases"
 
 
 def read_data_file(path: Path) -> Any:

@@ -8,11 +8,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .assessment import Assessment, Contribution, FiredRule
-from .case import Case, parse_case
-from .errors import CaseError
-from .triage import Triage
-from .vocabulary import Vocabulary
+from ..reasoning.assessment import Assessment, Contribution, FiredRule
+from ..reasoning.case import Case, parse_case
+from ..reasoning.errors import CaseError
+from ..reasoning.triage import Triage
+from ..reasoning.vocabulary import Vocabulary
 
 STAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("presentation", "Presentation and history", ("sex", "age", "prior_cancer", "history")),

@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .assessment import Assessment, Candidate
+from ..reasoning.assessment import Assessment, Candidate
 
 EVIDENCE_SHOWN = 4
 CANDIDATES_EXPLAINED = 3

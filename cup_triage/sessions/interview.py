@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .assessment import Assessment, Contribution, QuestionSuggestion
-from .case import Case
-from .errors import CaseError
-from .knowledge import Rule
-from .questions import MATERIAL_SHIFT
-from .triage import Evaluation, Triage
-from .vocabulary import Finding, did_you_mean
+from ..reasoning.assessment import Assessment, Contribution, QuestionSuggestion
+from ..reasoning.case import Case
+from ..reasoning.errors import CaseError
+from ..reasoning.knowledge import Rule
+from ..reasoning.questions import MATERIAL_SHIFT
+from ..reasoning.triage import Evaluation, Triage
+from ..reasoning.vocabulary import Finding, did_you_mean
 
 TOP = 3
 DEMOGRAPHIC_FIRST = ("age",)

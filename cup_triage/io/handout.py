@@ -7,9 +7,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .assessment import Assessment
+from ..reasoning.assessment import Assessment
 from .render import percent
-from .teaching import Stage, fired_by_kind
+from ..sessions.teaching import Stage, fired_by_kind
 
 BARS_PER_STAGE = 5
 
@@ -22,7 +22,7 @@ class StagedAssessment:
 
 def _environment(autoescape: bool) -> Environment:
     environment = Environment(
-        loader=PackageLoader("cup_triage", "templates"),
+        loader=PackageLoader("cup_triage.io", "templates"),
         autoescape=select_autoescape(["html"]) if autoescape else False,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import InputError, one_line
+from ..reasoning.errors import InputError, one_line
 from .render import row_columns, to_json
 
 OUTPUT_SUFFIXES = (".jsonl", ".json", ".csv")
