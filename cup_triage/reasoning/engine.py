@@ -8,7 +8,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import KnowledgeError
+from .evaluator import answer_test
+from .evaluator import strata as evaluation_strata
 from .knowledge import Condition, KnowledgeBase, Rule
 from .vocabulary import UNKNOWN
 
@@ -130,7 +131,8 @@ def _finding_test(condition: Condition) -> Any:
     if condition.is_ is not None:
         answers = condition.known_answers + ((UNKNOWN,) if condition.accepts_unknown else ())
         return _one_of(answers)
-    return experta.P(lambda value: value != UNKNOWN and condition.holds(value))
+    test = answer_test(condition)
+    return experta.P(lambda value: value != UNKNOWN and test(value))
 
 
 def _fact_pattern(condition: Condition) -> Any:
@@ -158,39 +160,9 @@ def _patterns(rule: Rule) -> list[Any]:
     return [CaseFacts(**fields)] + [_fact_pattern(c) for c in rule.when if c.fact is not None]
 
 
-def _strata(kb: KnowledgeBase) -> dict[str, int]:
-    """Order rules so that every rule concluding a fact fires before any rule that tests it.
-
-    Facts are only ever added, so a rule testing that a fact is *unknown* is sound only once all
-    rules that could conclude it have had their turn; strata give that order as salience.
-    """
-    concluders: dict[str, list[Rule]] = {}
-    for rule in kb.rules:
-        for name in rule.concludes:
-            concluders.setdefault(name, []).append(rule)
-    strata: dict[str, int] = {}
-    visiting: set[str] = set()
-
-    def stratum(rule: Rule) -> int:
-        if rule.id in strata:
-            return strata[rule.id]
-        if rule.id in visiting:
-            raise KnowledgeError("rules conclude facts in a cycle", field=f"rule {rule.id}")
-        visiting.add(rule.id)
-        depends = [c.fact for c in rule.when if c.fact is not None]
-        level = 1 + max((stratum(r) for f in depends for r in concluders.get(f, [])), default=-1)
-        visiting.discard(rule.id)
-        strata[rule.id] = level
-        return level
-
-    for rule in kb.rules:
-        stratum(rule)
-    return strata
-
-
 def compile_engine_class(kb: KnowledgeBase) -> type:
     """Build one experta KnowledgeEngine subclass holding every rule of the knowledge base."""
-    strata = _strata(kb)
+    strata = evaluation_strata(kb)
     top = max(strata.values(), default=0)
     members: dict[str, Any] = {}
     for index, rule in enumerate(kb.rules):

@@ -115,23 +115,6 @@ class Condition(_Model):
             parts.append(f"{self.subject} < {self.below:g}")
         return " and ".join(parts)
 
-    def holds(self, value: Any) -> bool:
-        """Whether the condition holds for one answer (None when unanswered)."""
-        if self.is_ is not None:
-            return value in self.known_answers or (value is None and self.accepts_unknown)
-        if value is None:
-            return False
-        if self.is_not is not None:
-            return value not in self.is_not
-        low_ok = self.at_least is None or value >= self.at_least
-        return low_ok and (self.below is None or value < self.below)
-
-    def holds_for_any(self, values: frozenset[str]) -> bool:
-        """Whether the condition holds for a concluded fact, which may carry several values."""
-        if self.is_ is not None:
-            return bool(values & set(self.is_)) or (not values and self.accepts_unknown)
-        return not values & set(self.is_not or ())
-
 
 class Advice(_Model):
     category: AdviceCategory
@@ -172,16 +155,6 @@ class Rule(_Model):
 
     def describe(self) -> str:
         return "; ".join(c.describe() for c in self.when)
-
-    def holds(self, findings: Mapping[str, Any], concluded: Mapping[str, frozenset[str]]) -> bool:
-        """Whether every condition holds for these findings and concluded facts."""
-        for condition in self.when:
-            if condition.fact is not None:
-                if not condition.holds_for_any(concluded.get(condition.fact, frozenset())):
-                    return False
-            elif not condition.holds(findings.get(condition.finding)):
-                return False
-        return True
 
 
 class Subset(_Model):
@@ -277,32 +250,6 @@ class KnowledgeBase:
             for name, value in self.rules_by_id[rule_id].concludes.items():
                 facts.setdefault(name, set()).add(value)
         return {name: frozenset(values) for name, values in facts.items()}
-
-    def refire(
-        self, findings: Mapping[str, Any], fired: Iterable[str], changed: Iterable[str]
-    ) -> frozenset[str]:
-        """The rules that would fire after some findings changed, without running the engine.
-
-        Starts from the rules the engine fired before the change and re-tests only the rules
-        that read a changed finding, then those that read a fact whose values changed, until
-        nothing moves: cheap enough to try every answer of every open question.
-        """
-        now = set(fired)
-        concluded = self.concluded_by(now)
-        pending = set(changed)
-        for _ in range(len(self.rules) + 1):
-            if not pending:
-                return frozenset(now)
-            touched = {r.id: r for s in pending for r in self.rules_testing.get(s, ())}
-            pending = set()
-            for rule in touched.values():
-                holds = rule.holds(findings, concluded)
-                if holds != (rule.id in now):
-                    (now.add if holds else now.discard)(rule.id)
-                    pending.update(f"fact.{name}" for name in rule.concludes)
-            if pending:
-                concluded = self.concluded_by(now)
-        raise KnowledgeError("re-evaluating the rules did not settle (a cycle through facts?)")
 
     @property
     def version(self) -> str:

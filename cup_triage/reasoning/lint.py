@@ -6,6 +6,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+from .evaluator import holds
 from .knowledge import Condition, Kind, KnowledgeBase, Rule
 
 LR_RANGE = (0.01, 200.0)
@@ -51,7 +52,7 @@ def _never_fires(kb: KnowledgeBase, rule: Rule) -> list[str]:
             if low is not None and high is not None and low >= high:
                 messages.append(f"can never fire: {subject} ≥ {low:g} and < {high:g}")
             continue
-        if not any(all(c.holds(a) for c in conditions) for a in (*finding.answers, None)):
+        if not any(all(holds(c, a) for c in conditions) for a in (*finding.answers, None)):
             messages.append(f"can never fire: no answer of {subject} meets all its conditions")
     sex = _required_sex(rule)
     if sex:

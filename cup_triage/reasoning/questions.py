@@ -9,6 +9,7 @@ from typing import Any
 
 from .assessment import QuestionSuggestion
 from .case import with_derived_findings
+from .evaluator import Evaluator
 from .knowledge import KnowledgeBase
 from .ranking import Ranker, entropy_bits, normalise
 
@@ -31,13 +32,14 @@ class Outcome:
 class QuestionSelector:
     """Scores every unanswered finding by how much its answer is expected to move the ranking.
 
-    The answers are tried against the knowledge base's rule index (`KnowledgeBase.refire`),
-    not by re-running the engine for each hypothetical answer.
+    The answers are tried with the pure-Python evaluator (`Evaluator.refire`), not by
+    re-running the engine for each hypothetical answer.
     """
 
-    def __init__(self, kb: KnowledgeBase, ranker: Ranker) -> None:
+    def __init__(self, kb: KnowledgeBase, ranker: Ranker, evaluator: Evaluator) -> None:
         self.kb = kb
         self.ranker = ranker
+        self.evaluator = evaluator
         self.askable = [f for f in kb.vocabulary.findings.values() if f.prevalence and f.routine]
 
     def outcomes(
@@ -66,7 +68,7 @@ class QuestionSelector:
                 for k in ("site_count", "history_answered")
                 if hypothetical.get(k) != findings.get(k)
             ]
-            fired_after = self.kb.refire(hypothetical, fired, changed)
+            fired_after = self.evaluator.refire(hypothetical, fired, changed)
             after = self.ranker.log_scores(self.ranker.counted(fired_after)[0])
             ratios = [
                 math.exp(a - n) if n > -math.inf and a > -math.inf else 0.0

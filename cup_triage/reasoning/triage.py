@@ -20,6 +20,7 @@ from .assessment import (
 )
 from .case import Case
 from .engine import Engine
+from .evaluator import Evaluator
 from .knowledge import KnowledgeBase, Rule
 from .questions import QuestionSelector
 from .ranking import Ranker, entropy_bits, relative_weight
@@ -46,8 +47,9 @@ class Triage:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.engine = Engine(kb)
+        self.evaluator = Evaluator(kb)
         self.ranker = Ranker(kb)
-        self.selector = QuestionSelector(kb, self.ranker)
+        self.selector = QuestionSelector(kb, self.ranker, self.evaluator)
         self.stamp = KnowledgeBaseStamp(version=kb.version, hash=kb.fingerprint)
         self._contributions: dict[tuple[str, str], Contribution | None] = {}
 
