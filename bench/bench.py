@@ -14,12 +14,12 @@ import statistics
 import time
 
 from cup_triage.io.batch import BatchSummary, score_rows
-from cup_triage.reasoning.case import parse_case
-from cup_triage.sessions.interview import Interview
-from cup_triage.reasoning.knowledge import KnowledgeBase, RulesFile
 from cup_triage.io.load import LoadedCase, load_knowledge_base
+from cup_triage.reasoning.case import parse_case
+from cup_triage.reasoning.knowledge import KnowledgeBase, RulesFile
 from cup_triage.reasoning.triage import Triage
 from cup_triage.reasoning.vocabulary import Vocabulary
+from cup_triage.sessions.interview import Interview
 
 
 def realistic_case(rng: random.Random, vocabulary: Vocabulary, number: int) -> dict:

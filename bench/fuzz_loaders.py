@@ -25,8 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from cup_triage.reasoning.errors import CupTriageError
 from cup_triage.io.load import bundled_knowledge_base, iter_cases
+from cup_triage.reasoning.errors import CupTriageError
 
 YAML_TOKENS = [
     "- ",

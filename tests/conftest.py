@@ -1,9 +1,10 @@
+import os
 from pathlib import Path
 
 import pytest
 
-from cup_triage.reasoning.case import parse_case
 from cup_triage.io.load import bundled_knowledge_base
+from cup_triage.reasoning.case import parse_case
 from cup_triage.reasoning.triage import Triage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,3 +29,13 @@ def assess(kb, triage):
         return triage.assess(parse_case({"id": "t", **data}, kb.vocabulary), **kwargs)
 
     return run
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests marked slow unless CI=true or `-m` names a marker selection explicitly."""
+    if os.environ.get("CI", "").lower() == "true" or config.getoption("-m"):
+        return
+    skip = pytest.mark.skip(reason="slow: runs in CI (CI=true) or with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

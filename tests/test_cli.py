@@ -6,7 +6,6 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cup_triage.reasoning.assessment import DISCLAIMER
 from cup_triage.cli import cli
 
 from .conftest import CASES, ROOT
@@ -45,7 +44,9 @@ def test_rank_json_is_complete_and_carries_the_disclaimer(run):
     result = run("rank", CASES / "example.yaml", "--json")
     payload = json.loads(result.output)
     assert payload["candidates"][0]["primary"] == "lung"
-    assert payload["disclaimer"] == DISCLAIMER
+    assert payload["disclaimer"].startswith(
+        "Decision support for triage and teaching, not a diagnosis."
+    )
     assert payload["knowledge_base"]["hash"]
     assert payload["candidates"][0]["evidence_for"]
     assert {c["primary"] for c in payload["candidates"]} >= {"lung", "breast", "lymphoma"}
@@ -109,6 +110,7 @@ def test_readme_commands_are_the_ones_ci_runs():
     assert "uv run cup-triage rank cases/example.yaml" in readme
 
 
+@pytest.mark.slow
 def test_the_same_case_gives_the_same_bytes_in_every_process():
     """Firing order (shown by teaching step-through and --json) must not follow string hashing."""
     import os
@@ -135,6 +137,7 @@ def test_the_same_case_gives_the_same_bytes_in_every_process():
     assert len(outputs) == 1
 
 
+@pytest.mark.slow
 def test_scoring_on_several_cores_gives_the_same_rows_in_the_same_order(run, tmp_path):
     import yaml
 

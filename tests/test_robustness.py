@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cup_triage.io.batch import BatchSummary, score_rows
 from cup_triage.cli import cli
-from cup_triage.reasoning.errors import CupTriageError
+from cup_triage.io.batch import BatchSummary, score_rows
 from cup_triage.io.load import MAX_FILE_BYTES, iter_cases, load_case
+from cup_triage.reasoning.errors import CupTriageError
 
 from .strategies import VOCABULARY, case_data
 

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from cup_triage.cli import cli
-from cup_triage.reasoning.errors import CaseError
 from cup_triage.io.load import iter_cases
+from cup_triage.reasoning.errors import CaseError
 from cup_triage.sessions.teaching import parse_differential
 
 from .conftest import CASES

@@ -9,29 +9,17 @@ from pathlib import Path
 import click
 
 from ..io.batch import write_case_file
+from ..io.load import load_case
+from ..io.render import percent, render_assessment
 from ..reasoning.case import parse_case
 from ..reasoning.errors import CaseError
 from ..sessions.interview import Interview
-from ..io.load import load_case
-from ..io.render import percent, render_assessment
-from .common import Context, pass_context
+from .common import Context, pass_context, read_line
 
 HELP = (
     "answers: y / n (or the answer's name), ? or skip = unknown; "
     "commands: why, how, rank, back, quit"
 )
-
-
-def read_line(prompt: str) -> str | None:
-    """One line of input; None at end of input, so a closed pipe never hangs the interview."""
-    click.echo(prompt, nl=False)
-    line = sys.stdin.readline()
-    if not line:
-        click.echo()
-        return None
-    if not sys.stdin.isatty():
-        click.echo(line.rstrip("\n"))
-    return line.strip()
 
 
 @click.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -9,8 +10,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from ..reasoning.knowledge import KnowledgeBase
 from ..io.load import bundled_knowledge_base, load_knowledge_base
+from ..reasoning.knowledge import KnowledgeBase
 from ..reasoning.triage import Triage
 
 
@@ -35,3 +36,15 @@ class Context:
 
 pass_context = click.make_pass_decorator(Context)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def read_line(prompt: str) -> str | None:
+    """One line of input; None at end of input, so a closed pipe never hangs the interview."""
+    click.echo(prompt, nl=False)
+    line = sys.stdin.readline()
+    if not line:
+        click.echo()
+        return None
+    if not sys.stdin.isatty():
+        click.echo(line.rstrip("\n"))
+    return line.strip()

@@ -7,8 +7,8 @@ from collections import Counter
 
 import click
 
-from ..reasoning.lint import lint
 from ..io.render import to_json
+from ..reasoning.lint import lint
 from .common import Context, json_option, pass_context
 
 

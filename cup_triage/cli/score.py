@@ -11,10 +11,10 @@ import click
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ..io.batch import score_to_file
-from ..reasoning.errors import InputError
 from ..io.load import iter_cases
 from ..io.partial import partial_path
 from ..io.render import to_json
+from ..reasoning.errors import InputError
 from .common import Context, json_option, pass_context
 
 

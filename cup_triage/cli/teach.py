@@ -11,10 +11,10 @@ import click
 from rich.table import Table
 
 from ..io.batch import atomic_output
-from ..reasoning.errors import CaseError, InputError
 from ..io.handout import StagedAssessment, handout_html, handout_markdown
 from ..io.load import bundled_cases_dir, iter_cases, load_case, read_data_file
 from ..io.render import percent, to_json
+from ..reasoning.errors import CaseError, InputError
 from ..sessions.teaching import (
     fired_by_kind,
     parse_differential,
@@ -23,8 +23,7 @@ from ..sessions.teaching import (
     stages,
     what_if,
 )
-from .ask import read_line
-from .common import Context, json_option, pass_context
+from .common import Context, json_option, pass_context, read_line
 
 CASE_ARGUMENT = click.argument("case_file", type=click.Path(path_type=Path))
 

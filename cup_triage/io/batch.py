@@ -19,11 +19,11 @@ import yaml
 from ..reasoning.case import Case
 from ..reasoning.errors import CaseError, CupTriageError, InputError, one_line
 from ..reasoning.knowledge import KnowledgeBase
+from ..reasoning.triage import Triage
+from ..reasoning.vocabulary import Vocabulary
 from .load import LoadedCase
 from .partial import resumable_output, row_format
 from .render import score_row
-from ..reasoning.triage import Triage
-from ..reasoning.vocabulary import Vocabulary
 
 FAILURES_KEPT = 50
 """Failure lines kept for the summary; every failure is an error row in the output."""

@@ -8,8 +8,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..reasoning.assessment import Assessment
-from .render import percent
 from ..sessions.teaching import Stage, fired_by_kind
+from .render import percent
 
 BARS_PER_STAGE = 5
 

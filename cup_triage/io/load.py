@@ -19,9 +19,9 @@ from pydantic import BaseModel, ValidationError
 
 from ..reasoning.case import LIST_SECTIONS, Case, parse_case
 from ..reasoning.errors import CaseError, CupTriageError, InputError, KnowledgeError
-from .formats import Header, Record, csv_records, json_records, yaml_records
 from ..reasoning.knowledge import KnowledgeBase, RulesFile
 from ..reasoning.vocabulary import SECTIONS, Vocabulary, VocabularyFile, did_you_mean
+from .formats import Header, Record, csv_records, json_records, yaml_records
 
 VOCABULARY_FILE = "vocabulary.yaml"
 CASE_SUFFIXES = (".yaml", ".yml", ".json", ".csv")

@@ -4,13 +4,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-DISCLAIMER = (
-    "Decision support for triage and teaching, not a diagnosis. Probabilities come from a "
-    "rule-based model with simplifying assumptions (findings treated as independent given the "
-    "primary, 22 candidate primaries only); confirm every conclusion clinically and with the "
-    "pathologist and the CUP team."
-)
-
 
 class _Value(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -111,7 +104,7 @@ class Assessment(_Value):
     next_tests: tuple[QuestionSuggestion, ...]
     uncertainty: Uncertainty
     confirmed_primary: str | None = None
-    disclaimer: str = DISCLAIMER
+    disclaimer: str
 
     def rank_of(self, primary: str) -> int:
         """1-based rank of a primary in this assessment."""

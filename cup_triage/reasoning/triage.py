@@ -25,10 +25,6 @@ from .knowledge import KnowledgeBase, Rule
 from .questions import QuestionSelector
 from .ranking import Ranker, entropy_bits, relative_weight
 
-SUGGESTIONS_SHOWN = 5
-QUESTION_STEPS = {"history", "examination"}
-TEST_STEPS = {"blood_test", "pathology", "pathology_stain"}
-
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -52,6 +48,10 @@ class Triage:
         self.selector = QuestionSelector(kb, self.ranker, self.evaluator)
         self.stamp = KnowledgeBaseStamp(version=kb.version, hash=kb.fingerprint)
         self._contributions: dict[tuple[str, str], Contribution | None] = {}
+        vocabulary = kb.vocabulary
+        self._question_steps = vocabulary.steps_suggested_as("question")
+        self._test_steps = vocabulary.steps_suggested_as("test")
+        self._shown = vocabulary.presentation.suggestions_shown
 
     def evaluate(self, case: Case) -> Evaluation:
         """Run the engine on a case and rank the primaries."""
@@ -96,17 +96,18 @@ class Triage:
                 if r.advice
             ),
             next_questions=tuple(
-                [s for s in suggestions if s.step in QUESTION_STEPS][:SUGGESTIONS_SHOWN]
+                [s for s in suggestions if s.step in self._question_steps][: self._shown]
             ),
             # Tests are ordered together, so the most informative comes first whatever its tier.
             next_tests=tuple(
                 sorted(
-                    (s for s in suggestions if s.step in TEST_STEPS),
+                    (s for s in suggestions if s.step in self._test_steps),
                     key=lambda s: (-s.expected_gain_bits, s.finding),
-                )[:SUGGESTIONS_SHOWN]
+                )[: self._shown]
             ),
-            uncertainty=_uncertainty([c.probability for c in candidates]),
+            uncertainty=self._uncertainty([c.probability for c in candidates]),
             confirmed_primary=case.confirmed_primary,
+            disclaimer=self.kb.vocabulary.disclaimer,
         )
 
     def _contribution(self, rule_id: str, primary_id: str) -> Contribution | None:
@@ -173,6 +174,16 @@ class Triage:
             source=subset.source,
         )
 
+    def _uncertainty(self, probabilities: list[float]) -> Uncertainty:
+        top = probabilities[0]
+        top3 = sum(probabilities[:3])
+        return Uncertainty(
+            entropy_bits=round(entropy_bits(probabilities), 4),
+            top_probability=round(top, 6),
+            top3_probability=round(top3, 6),
+            statement=self.kb.vocabulary.presentation.statement(top, top3),
+        )
+
     def _red_flag(self, rule: Rule) -> RedFlagConclusion:
         flag = self.kb.red_flags[rule.red_flag]
         return RedFlagConclusion(
@@ -189,22 +200,3 @@ def _unique(items):
     for item in items:
         seen.setdefault(item.id, item)
     return list(seen.values())
-
-
-def _uncertainty(probabilities: list[float]) -> Uncertainty:
-    top = probabilities[0]
-    top3 = sum(probabilities[:3])
-    if top >= 0.8:
-        statement = "A strong lead, but still a model estimate: confirm it before acting on it."
-    elif top >= 0.5:
-        statement = "A probable lead; the alternatives below remain open."
-    elif top3 >= 0.6:
-        statement = "No single primary stands out; the top three together are likely."
-    else:
-        statement = "No clear lead: the findings so far do not point to a primary."
-    return Uncertainty(
-        entropy_bits=round(entropy_bits(probabilities), 4),
-        top_probability=round(top, 6),
-        top3_probability=round(top3, 6),
-        statement=statement,
-    )

@@ -51,6 +51,9 @@ class Step(_Model):
     label: str
     tier: int = Field(ge=1, description="Order of asking: history and examination first.")
     burden: float = Field(gt=0, description="Relative cost, risk and delay for the patient.")
+    suggested_as: Literal["question", "test", "none"] = Field(
+        description="Where information-gain suggestions of this step appear in an assessment."
+    )
 
 
 class Primary(_Model):
@@ -106,12 +109,47 @@ class _Demographics(_Model):
     age: _Categorical
 
 
+class UncertaintyBand(_Model):
+    """A statement shown when the top candidate (and the top three together) reach thresholds."""
+
+    top_at_least: float | None = Field(default=None, ge=0, le=1)
+    top3_at_least: float | None = Field(default=None, ge=0, le=1)
+    statement: str
+
+    def applies(self, top: float, top3: float) -> bool:
+        return (self.top_at_least is None or top >= self.top_at_least) and (
+            self.top3_at_least is None or top3 >= self.top3_at_least
+        )
+
+
+class TeachingStage(_Model):
+    """One stage of a teaching case: the case-file fields it reveals."""
+
+    id: str
+    title: str
+    reveals: tuple[str, ...] = Field(min_length=1)
+
+
+class Presentation(_Model):
+    """How assessments word their uncertainty and how teaching cases unfold."""
+
+    suggestions_shown: int = Field(ge=1)
+    disclaimer: str
+    uncertainty: tuple[UncertaintyBand, ...] = Field(min_length=1)
+    teaching_stages: tuple[TeachingStage, ...] = Field(min_length=1)
+
+    def statement(self, top: float, top3: float) -> str:
+        """The first band that applies; the last band must apply always."""
+        return next(b.statement for b in self.uncertainty if b.applies(top, top3))
+
+
 class VocabularyFile(_Model):
     """The schema of rules/vocabulary.yaml."""
 
     version: str
     prevalence_source: str
     steps: dict[str, Step]
+    presentation: Presentation
     primaries: tuple[Primary, ...]
     demographics: _Demographics
     histology: _Categorical
@@ -142,6 +180,12 @@ class Vocabulary:
     def __init__(self, data: VocabularyFile) -> None:
         self.version = data.version
         self.steps = data.steps
+        self.presentation = data.presentation
+        last = data.presentation.uncertainty[-1]
+        if last.top_at_least is not None or last.top3_at_least is not None:
+            raise KnowledgeError(
+                "the last uncertainty band must have no threshold", field="presentation.uncertainty"
+            )
         self.primaries: dict[str, Primary] = {p.id: p for p in data.primaries}
         self.histologies: dict[str, AnswerOption] = {a.id: a for a in data.histology.answers}
         self.sections = {name: data.sections[name] for name in SECTIONS}
@@ -208,6 +252,14 @@ class Vocabulary:
 
     def primary_label(self, primary_id: str) -> str:
         return self.primaries[primary_id].label
+
+    def steps_suggested_as(self, role: str) -> frozenset[str]:
+        """The step ids whose suggestions appear as `role` ("question" or "test")."""
+        return frozenset(name for name, step in self.steps.items() if step.suggested_as == role)
+
+    @property
+    def disclaimer(self) -> str:
+        return self.presentation.disclaimer.format(primary_count=len(self.primaries))
 
 
 def _categorical(key: str, section: str, spec: _Categorical) -> Finding:

@@ -14,14 +14,6 @@ from ..reasoning.errors import CaseError
 from ..reasoning.triage import Triage
 from ..reasoning.vocabulary import Vocabulary
 
-STAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("presentation", "Presentation and history", ("sex", "age", "prior_cancer", "history")),
-    ("examination", "Examination and metastatic sites", ("sites", "imaging")),
-    ("histology", "Histology", ("histology", "features")),
-    ("pathology", "Immunohistochemistry and serum markers", ("markers", "labs")),
-)
-"""The order in which a case unfolds in class: the case-format fields each stage reveals."""
-
 UNLISTED_MASS = 0.05
 """Probability a learner's list leaves for everything unlisted (keeps log scores finite)."""
 
@@ -69,12 +61,12 @@ def stages(case: Case, vocabulary: Vocabulary) -> list[Stage]:
     data = case.to_file_dict(vocabulary)
     keep = {"id", "confirmed_primary", "notes"}
     result = []
-    for name, title, fields in STAGES:
-        keep |= set(fields)
-        revealed = tuple(f for f in fields if f in data)
+    for stage in vocabulary.presentation.teaching_stages:
+        keep |= set(stage.reveals)
+        revealed = tuple(f for f in stage.reveals if f in data)
         if revealed:
             partial = {k: v for k, v in data.items() if k in keep}
-            result.append(Stage(name, title, parse_case(partial, vocabulary), revealed))
+            result.append(Stage(stage.id, stage.title, parse_case(partial, vocabulary), revealed))
     return result
 
 
