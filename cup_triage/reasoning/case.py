@@ -1,4 +1,9 @@
-"""The Case model: one patient's findings, checked against a Vocabulary; unknown is not negative."""
+"""The Case model: one patient's findings, checked against a Vocabulary; unknown is not negative.
+
+The case-file contract is docs/case-format.md. `Case.findings` gives the answers the reasoning
+reads, as `key -> answer`: a lab given as a value becomes a `Measurement` (elevated or normal,
+carrying the value), and several earlier cancers a sorted tuple of primary ids.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,14 @@ from pydantic import (
 )
 
 from .errors import CaseError
-from .vocabulary import SECTIONS, Vocabulary, did_you_mean, normalise_answer
+from .vocabulary import (
+    NONE,
+    SECTIONS,
+    ValueRefused,
+    Vocabulary,
+    did_you_mean,
+    normalise_answer,
+)
 
 LIST_SECTIONS = ("sites", "features")
 """Sections a case file may give as a list of present findings (or as a mapping of answers)."""
@@ -46,7 +58,7 @@ def _check_id(value: Any, options: Mapping[str, Any] | list[str], what: str, fie
 
 
 class Case(BaseModel):
-    """One case as in ../shared/case-format.md. Build it with `parse_case`."""
+    """One case as in docs/case-format.md. Build it with `parse_case`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -57,11 +69,15 @@ class Case(BaseModel):
     histology: str | None = None
     features: dict[str, str] | None = None
     markers: dict[str, str] = Field(default_factory=dict)
-    labs: dict[str, str] = Field(default_factory=dict)
+    labs: dict[str, str | float] = Field(default_factory=dict)
+    molecular: dict[str, str] = Field(default_factory=dict)
     imaging: dict[str, str] = Field(default_factory=dict)
+    workup: dict[str, str] = Field(default_factory=dict)
     history: dict[str, str] = Field(default_factory=dict)
-    prior_cancer: str | None = None
+    prior_cancer: str | tuple[str, ...] | None = None
+    tissue_of_origin: str | None = None
     confirmed_primary: str | None = None
+    source: str | None = None
     notes: Any = None
 
     @field_validator("id", mode="before")
@@ -92,15 +108,40 @@ class Case(BaseModel):
             return None
         return _check_id(value, _vocabulary(info).histologies, "histology", "histology")
 
-    @field_validator("prior_cancer", "confirmed_primary", mode="before")
+    @field_validator("tissue_of_origin", "confirmed_primary", mode="before")
     @classmethod
     def _primary(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None:
             return None
-        options = list(_vocabulary(info).primaries)
-        if info.field_name == "prior_cancer":
-            options.append("none")
-        return _check_id(value, options, "primary", info.field_name)
+        return _check_id(value, list(_vocabulary(info).primaries), "primary", info.field_name)
+
+    @field_validator("prior_cancer", mode="before")
+    @classmethod
+    def _prior_cancers(cls, value: Any, info: ValidationInfo) -> Any:
+        """One primary id, a list of them, or none; a list of one is that id, an empty list
+        none, and a longer list is kept sorted (its order means nothing)."""
+        if value is None:
+            return None
+        options = [*_vocabulary(info).primaries, NONE]
+        if not isinstance(value, list | tuple):
+            return _check_id(value, options, "primary", "prior_cancer")
+        ids = {
+            _check_id(item, options, "primary", f"prior_cancer[{index}]")
+            for index, item in enumerate(value)
+        }
+        if NONE in ids and len(ids) > 1:
+            raise CaseError("none together with earlier cancers", field="prior_cancer")
+        ids.discard(NONE)
+        if not ids:
+            return NONE
+        return next(iter(ids)) if len(ids) == 1 else tuple(sorted(ids))
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source_is_text(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"a source is the citation as text, got {type(value).__name__}")
+        return value
 
     @field_validator(*SECTIONS, mode="before")
     @classmethod
@@ -120,13 +161,22 @@ class Case(BaseModel):
         if not isinstance(value, Mapping):
             form = "a list of ids or a mapping" if section in LIST_SECTIONS else "a mapping"
             raise ValueError(f"expected {form}, got {type(value).__name__}")
-        answers: dict[str, str] = {}
-        for key, answer in value.items():
+        answers: dict[str, str | float] = {}
+        for key, raw in value.items():
             finding = _check_id(key, ids, section, f"{section}.{key}")
-            answer = normalise_answer(answer)
+            spec = vocabulary.findings[f"{section}.{finding}"]
+            try:
+                measured = spec.read_value(raw)
+            except ValueRefused as exc:
+                raise CaseError(str(exc), field=f"{section}.{finding}") from None
+            if measured is not None:
+                answers[finding] = measured
+                continue
+            answer = normalise_answer(raw)
             if answer not in (yes, no, "unknown", None):
+                value_too = f" or a value in {spec.unit}" if spec.is_measured else ""
                 raise CaseError(
-                    f"expected {yes} | {no}, got {shown(answer)}",
+                    f"expected {yes} | {no}{value_too}, got {shown(answer)}",
                     field=f"{section}.{finding}",
                     hint=did_you_mean(answer, (yes, no)) if isinstance(answer, str) else None,
                 )
@@ -163,12 +213,15 @@ class Case(BaseModel):
         Two numbers are derived: `site_count` (when the sites are known) and `history_answered`.
         """
         found: dict[str, Any] = {}
-        for key in ("sex", "age", "histology", "prior_cancer"):
+        for key in ("sex", "age", "histology", "prior_cancer", "tissue_of_origin"):
             if getattr(self, key) is not None:
                 found[key] = getattr(self, key)
         for section in SECTIONS:
             for finding, answer in (getattr(self, section) or {}).items():
-                found[f"{section}.{finding}"] = answer
+                key = f"{section}.{finding}"
+                if isinstance(answer, float):
+                    answer = vocabulary.findings[key].reading(answer)
+                found[key] = answer
         return with_derived_findings(found, vocabulary)
 
     def to_file_dict(self, vocabulary: Vocabulary) -> dict[str, Any]:
@@ -187,10 +240,14 @@ class Case(BaseModel):
         if self.features is not None:
             all_yes = all(a == "yes" for a in self.features.values())
             data["features"] = [f for f in self.features] if all_yes else dict(self.features)
-        for section in ("markers", "labs", "imaging", "history"):
-            if getattr(self, section):
+        for section in SECTIONS:
+            if section not in ("sites", "features") and getattr(self, section):
                 data[section] = dict(getattr(self, section))
-        for key in ("prior_cancer", "confirmed_primary", "notes"):
+        if isinstance(self.prior_cancer, tuple):
+            data["prior_cancer"] = list(self.prior_cancer)
+        elif self.prior_cancer is not None:
+            data["prior_cancer"] = self.prior_cancer
+        for key in ("tissue_of_origin", "confirmed_primary", "source", "notes"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         return data
@@ -221,12 +278,20 @@ def _sex_specific_answers(case: Case, vocabulary: Vocabulary) -> Iterator[tuple[
             continue
         answers = getattr(case, finding.section) or {}
         positive = finding.answers[0]
-        if answers.get(finding.key.partition(".")[2]) == positive:
+        answer = answers.get(finding.key.partition(".")[2])
+        if isinstance(answer, float):
+            answer = finding.reading(answer)
+        if answer == positive:
             yield finding.key, _in_words(finding.section, finding.label, positive), finding.sex
-    for field in ("prior_cancer", "confirmed_primary"):
-        primary = vocabulary.primaries.get(getattr(case, field) or "")
-        if primary is not None and primary.sex is not None:
-            yield field, f"{primary.label} primary", primary.sex
+    prior = case.prior_cancer
+    for field, ids in (
+        ("prior_cancer", prior if isinstance(prior, tuple) else (prior,)),
+        ("confirmed_primary", (case.confirmed_primary,)),
+    ):
+        for primary_id in ids:
+            primary = vocabulary.primaries.get(primary_id or "")
+            if primary is not None and primary.sex is not None:
+                yield field, f"{primary.label} primary", primary.sex
 
 
 def _in_words(section: str, label: str, answer: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from .evaluator import answer_test
 from .evaluator import strata as evaluation_strata
 from .knowledge import Condition, KnowledgeBase, Rule
-from .vocabulary import UNKNOWN
+from .vocabulary import MULTIPLE_FINDINGS, UNKNOWN
 
 
 def _import_experta() -> Any:
@@ -125,9 +125,17 @@ def _one_of(values: tuple[str, ...]) -> Any:
 
 
 def _finding_test(condition: Condition) -> Any:
-    """The field test of one finding condition (unanswered findings hold UNKNOWN)."""
+    """The field test of one finding condition (unanswered findings hold UNKNOWN).
+
+    A lab read from a value holds a Measurement, which equals its answer, so the literal tests
+    below serve it too; a finding with several answers (a tuple) is tested as the evaluator
+    tests it.
+    """
     if condition.tests_unknown:
         return UNKNOWN
+    if condition.finding in MULTIPLE_FINDINGS:
+        multiple = answer_test(condition)
+        return experta.P(lambda value: multiple(None if value == UNKNOWN else value))
     if condition.is_ is not None:
         answers = condition.known_answers + ((UNKNOWN,) if condition.accepts_unknown else ())
         return _one_of(answers)

@@ -30,8 +30,8 @@ from itertools import product
 from typing import Any
 
 from .errors import KnowledgeError
-from .knowledge import Condition, KnowledgeBase, Rule
-from .vocabulary import UNKNOWN
+from .knowledge import Condition, KnowledgeBase, Rule, amount
+from .vocabulary import MULTIPLE_FINDINGS, UNKNOWN
 
 CASE_FACT = 1
 """The number experta gives the case's own fact (the initial fact is 0)."""
@@ -63,7 +63,28 @@ def rule_holds(
 
 
 def answer_test(condition: Condition) -> Callable[[Any], bool]:
-    """One finding condition compiled into a test on the answer (None when unanswered)."""
+    """One finding condition compiled into a test on the answer (None when unanswered).
+
+    A lab read from a value is a Measurement, which equals its answer (elevated | normal), so
+    the set tests serve it; numeric tests read its value, and hold only when a number is known
+    (a lab known only as elevated never meets `at_least`). A finding with several answers (a
+    tuple of earlier cancers) meets `is` when any of them is listed, `is_not` when none is.
+    """
+    single = _single_answer_test(condition)
+    if condition.finding not in MULTIPLE_FINDINGS or condition.is_numeric:
+        return single
+    listed = frozenset(condition.is_ or condition.is_not or ())
+    positive = condition.is_ is not None
+
+    def any_listed(value: Any) -> bool:
+        if not isinstance(value, tuple):
+            return single(value)
+        return any(v in listed for v in value) == positive
+
+    return any_listed
+
+
+def _single_answer_test(condition: Condition) -> Callable[[Any], bool]:
     if condition.is_ is not None:
         accepted = frozenset(condition.known_answers) | (
             {None} if condition.accepts_unknown else set()
@@ -73,11 +94,14 @@ def answer_test(condition: Condition) -> Callable[[Any], bool]:
         refused = frozenset(condition.is_not) | {None}
         return lambda value: value not in refused
     low, high = condition.at_least, condition.below
-    if low is not None and high is not None:
-        return lambda value: value is not None and low <= value < high
-    if low is not None:
-        return lambda value: value is not None and value >= low
-    return lambda value: value is not None and value < high
+
+    def in_range(value: Any) -> bool:
+        number = amount(value)
+        if number is None:
+            return False
+        return (low is None or number >= low) and (high is None or number < high)
+
+    return in_range
 
 
 def strata(kb: KnowledgeBase) -> dict[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from functools import cached_property
@@ -12,7 +13,17 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from .errors import KnowledgeError
-from .vocabulary import NUMERIC_FINDINGS, UNKNOWN, AnswerId, Vocabulary, did_you_mean
+from .vocabulary import UNKNOWN, AnswerId, Measurement, Vocabulary, did_you_mean
+
+
+def amount(value: Any) -> float | None:
+    """The number a numeric condition tests: a count or age, or a measured lab value; None for
+    a categorical answer (a lab known only as elevated or normal has no number to compare)."""
+    if isinstance(value, Measurement):
+        return value.value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return None
 
 
 class Kind(StrEnum):
@@ -57,7 +68,11 @@ class Condition(_Model):
     `is` lists the answers that satisfy it (any of them); `unknown` among them also accepts an
     unanswered finding (or a fact nobody concluded). `is_not` on a finding holds for a known
     answer outside the list; on a fact, it holds when no rule concluded any listed value.
-    `at_least` / `below` test numeric findings (age, site_count, history_answered).
+    On a finding with several answers (a list of earlier cancers), `is` holds when any of
+    them is listed and `is_not` when none is.
+    `at_least` / `below` test numeric findings (age, site_count, history_answered) and measured
+    lab values, in the test's reference unit: they hold only when a number is known, so a lab
+    known only as `elevated` never satisfies `at_least` (nor `normal` a `below`).
     """
 
     finding: str | None = None
@@ -77,9 +92,16 @@ class Condition(_Model):
         numeric = self.at_least is not None or self.below is not None
         if len(tests) + numeric != 1:
             raise ValueError("a condition has exactly one test: is, is_not, or at_least/below")
-        if numeric and self.finding not in NUMERIC_FINDINGS:
-            raise ValueError(f"at_least/below apply only to {', '.join(NUMERIC_FINDINGS)}")
+        if numeric and self.fact is not None:
+            raise ValueError("at_least/below apply to findings, not to concluded facts")
+        for bound in (self.at_least, self.below):
+            if bound is not None and not math.isfinite(bound):
+                raise ValueError("at_least/below are finite numbers")
         return self
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.at_least is not None or self.below is not None
 
     @property
     def subject(self) -> str:
@@ -336,6 +358,14 @@ class KnowledgeBase:
             if finding.is_numeric:
                 if condition.is_ is not None and not condition.tests_unknown:
                     fail("numeric findings are tested with at_least/below", where)
+                continue
+            if condition.is_numeric:
+                if not finding.is_measured:
+                    fail(
+                        f"at_least/below need a number; {finding.key} has no measured value "
+                        "(numeric findings and lab tests with a unit have)",
+                        where,
+                    )
                 continue
             for answer in (condition.is_ or ()) + (condition.is_not or ()):
                 if answer != UNKNOWN and answer not in finding.answers:

@@ -1,22 +1,33 @@
-"""Primaries and findings: ids, answers, questions, codes, and did-you-mean for typos."""
+"""Primaries and findings: ids, answers, questions, codes, lab units, and did-you-mean for typos.
+
+A serum test with a `unit` in rules/vocabulary.yaml also takes a measured value
+(`Finding.read_value`); a case's findings then hold a `Measurement`: the answer elevated or
+normal (against the upper reference limit) that also carries the value in the reference unit.
+"""
 
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from .errors import KnowledgeError
 
-SECTIONS = ("sites", "features", "markers", "labs", "imaging", "history")
+SECTIONS = ("sites", "features", "markers", "labs", "molecular", "imaging", "workup", "history")
 """Sections of a case that hold many findings each, in the order of the case format."""
 
 NUMERIC_FINDINGS = ("age", "site_count", "history_answered")
 """Findings whose answer is a number; site_count and history_answered are derived from a case."""
 
+MULTIPLE_FINDINGS = ("prior_cancer",)
+"""Findings that may hold several answers at once (a sorted tuple when there are two or more)."""
+
 UNKNOWN = "unknown"
+NONE = "none"
 
 Sex = Literal["female", "male"]
 
@@ -43,6 +54,49 @@ def did_you_mean(word: object, options: Iterable[str]) -> str | None:
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Measurement(str):
+    """A lab answer (elevated | normal) read from a measured value, which it carries.
+
+    It compares equal to its answer, so every rule that tests `is: elevated` reads it as it
+    reads the plain answer; two measurements are equal only if their values are too.
+    """
+
+    value: float
+
+    def __new__(cls, answer: str, value: float) -> Measurement:
+        reading = super().__new__(cls, answer)
+        reading.value = value
+        return reading
+
+    def __getnewargs__(self) -> tuple[str, float]:  # type: ignore[override]
+        return str(self), self.value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Measurement):
+            return str.__eq__(self, other) and self.value == other.value
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = str.__hash__
+
+    def __repr__(self) -> str:
+        return f"Measurement({str(self)!r}, {self.value:g})"
+
+
+_VALUE = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*(.*)$", re.IGNORECASE)
+
+
+def _unit_key(unit: str) -> str:
+    """Units compare without case, spaces, or the difference between µ, μ and u."""
+    return unit.replace(" ", "").replace("µ", "u").replace("μ", "u").lower()
+
+
+class ValueRefused(ValueError):
+    """A lab value that cannot be used: a unit the test does not take, or out of range."""
 
 
 class Step(_Model):
@@ -88,6 +142,21 @@ class _FindingEntry(_Model):
         description="False for tests the guidelines advise against ordering routinely; "
         "they are used when known but never suggested.",
     )
+    unit: str | None = Field(default=None, description="Reference unit of a measured value.")
+    upper_limit: float | None = Field(default=None, gt=0, description="In the reference unit.")
+    units: dict[str, float] = Field(
+        default_factory=dict, description="Other accepted units: factor to the reference unit."
+    )
+
+    @model_validator(mode="after")
+    def _unit_and_limit_together(self) -> _FindingEntry:
+        if (self.unit is None) != (self.upper_limit is None):
+            raise ValueError("a measured test needs both unit and upper_limit")
+        if self.units and self.unit is None:
+            raise ValueError("units need a reference unit")
+        if any(factor <= 0 or not math.isfinite(factor) for factor in self.units.values()):
+            raise ValueError("unit factors are positive numbers")
+        return self
 
 
 class _Section(_Model):
@@ -95,6 +164,7 @@ class _Section(_Model):
     answers: tuple[AnswerId, AnswerId]
     step: str
     findings: tuple[_FindingEntry, ...]
+    limits_source: str | None = None
 
 
 class _Categorical(_Model):
@@ -168,10 +238,65 @@ class Finding(_Model):
     prevalence: Mapping[str, float] = Field(default_factory=dict)
     sex: Sex | None = None
     routine: bool = True
+    unit: str | None = None
+    upper_limit: float | None = None
+    units: Mapping[str, float] = Field(default_factory=dict)
 
     @property
     def is_numeric(self) -> bool:
+        """The answer is a number (age, derived counts), never a categorical answer."""
         return self.key in NUMERIC_FINDINGS
+
+    @property
+    def is_measured(self) -> bool:
+        """The test takes a measured value with a unit as well as elevated / normal."""
+        return self.unit is not None
+
+    @property
+    def is_multiple(self) -> bool:
+        """The finding may hold several answers (a list of earlier cancers)."""
+        return self.key in MULTIPLE_FINDINGS
+
+    @property
+    def accepted_units(self) -> tuple[str, ...]:
+        return (self.unit, *self.units) if self.unit else ()
+
+    def reading(self, value: float) -> Measurement:
+        """A value in the reference unit as the answer it gives: above the upper limit is the
+        first (raised) answer, at or below it the second."""
+        raised, normal = self.answers
+        assert self.upper_limit is not None
+        return Measurement(raised if value > self.upper_limit else normal, value)
+
+    def read_value(self, raw: Any) -> float | None:
+        """A measured value in the reference unit, or None if `raw` is not a value at all
+        (then it is an answer such as 'elevated'). Raises ValueRefused for a value that
+        cannot be used."""
+        if isinstance(raw, bool):
+            return None
+        if isinstance(raw, int | float):
+            number, unit = float(raw), ""
+        elif isinstance(raw, str):
+            match = _VALUE.match(raw.strip())
+            if match is None:
+                return None
+            number, unit = float(match[1]), match[2].strip()
+        else:
+            return None
+        if not self.is_measured:
+            raise ValueRefused(f"takes {' | '.join(self.answers)} only, got {raw!r}")
+        if not math.isfinite(number):
+            raise ValueRefused(f"a value is a finite number, got {raw!r}")
+        if number < 0:
+            raise ValueRefused(f"a value cannot be negative, got {raw!r}")
+        factors = {_unit_key(self.unit or ""): 1.0}
+        factors.update({_unit_key(name): factor for name, factor in self.units.items()})
+        factor = factors.get(_unit_key(unit)) if unit else 1.0
+        if factor is None:
+            raise ValueRefused(
+                f"unit {unit!r} is not accepted; expected {' | '.join(self.accepted_units)}"
+            )
+        return number * factor
 
 
 class Vocabulary:
@@ -206,7 +331,15 @@ class Vocabulary:
                 label="Earlier treated cancer",
                 question="Has the patient been treated for a cancer before? Which one?",
                 step="history",
-                answers=(*self.primaries, "none"),
+                answers=(*self.primaries, NONE),
+            ),
+            Finding(
+                key="tissue_of_origin",
+                section="tissue_of_origin",
+                label="Tissue-of-origin assay",
+                question="Was a gene-expression tissue-of-origin assay done? What did it predict?",
+                step="molecular",
+                answers=tuple(self.primaries),
             ),
         ]
         for name, section in self.sections.items():
@@ -223,6 +356,9 @@ class Vocabulary:
                         prevalence={yes: entry.prevalence, no: 1 - entry.prevalence},
                         sex=entry.sex,
                         routine=entry.routine,
+                        unit=entry.unit,
+                        upper_limit=entry.upper_limit,
+                        units=entry.units,
                     )
                 )
         for key in ("site_count", "history_answered"):

@@ -1,0 +1,158 @@
+"""Version 2 of the case format (docs/case-format.md): what real work-ups say can be written."""
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cup_triage.reasoning.case import parse_case
+from cup_triage.reasoning.errors import CaseError
+from cup_triage.reasoning.evaluator import holds
+from cup_triage.reasoning.knowledge import Condition
+
+from .strategies import VOCABULARY
+
+ACCEPTED = [
+    # Squamous carcinoma in a groin node: the differential of version 2.
+    {
+        "id": "inguinal-scc",
+        "sex": "female",
+        "sites": ["inguinal_nodes", "pelvic_nodes"],
+        "histology": "squamous_cell_carcinoma",
+        "markers": {"p16": "positive", "p40": "positive"},
+        "molecular": {"hpv": "detected"},
+        "workup": {"gynecological_examination": "negative", "colonoscopy": "negative"},
+        "history": {"anal_symptoms": "no", "vulval_or_vaginal_lesion": "no"},
+        "source": "Doe J et al. A case of inguinal squamous CUP. J Case Rep 2020;1:1.",
+    },
+    # Follicular morphology on a bone biopsy with a serum thyroglobulin in the thousands.
+    {
+        "id": "bone-thyroid",
+        "sex": "male",
+        "sites": ["bone"],
+        "features": ["thyroid_follicular"],
+        "imaging": {"lytic_bone_lesions": "yes"},
+        "labs": {"thyroglobulin": "4500 ng/mL", "psa": 1.2, "alkaline_phosphatase": "elevated"},
+        "prior_cancer": ["melanoma", "colorectal"],
+        "tissue_of_origin": "thyroid",
+    },
+    # Lab values in every accepted form.
+    {
+        "id": "units",
+        "labs": {
+            "calcium": "11.2 mg/dL",
+            "ldh": "9 µkat/L",
+            "beta_hcg": "25000 mIU/mL",
+            "afp": "1000 kU/L",
+            "urine_5hiaa": "300 umol/24h",
+            "ca125": "80 U/ml",
+            "liver_enzymes": "normal",
+        },
+        "molecular": {"egfr": "not_detected", "kras_g12c": "detected", "msi_high": "not_detected"},
+        "prior_cancer": [],
+    },
+    {"id": "merkel", "histology": "merkel_cell_carcinoma", "markers": {"ck20": "positive"}},
+]
+
+
+@pytest.mark.parametrize("data", ACCEPTED, ids=lambda d: d["id"])
+def test_version_2_cases_are_accepted_and_round_trip(data):
+    case = parse_case(data, VOCABULARY)
+    again = parse_case(case.to_file_dict(VOCABULARY), VOCABULARY)
+    assert again.findings(VOCABULARY) == case.findings(VOCABULARY)
+
+
+REFUSED = [
+    (
+        {"id": "r1", "labs": {"psa": "250 mmol/L"}},
+        "labs.psa: unit 'mmol/L' is not accepted; expected ng/mL | µg/L",
+    ),
+    ({"id": "r2", "labs": {"psa": -3}}, "labs.psa: a value cannot be negative, got -3"),
+    ({"id": "r3", "labs": {"psa": math.nan}}, "labs.psa: a value is a finite number, got nan"),
+    ({"id": "r4", "labs": {"cea": math.inf}}, "labs.cea: a value is a finite number, got inf"),
+    (
+        {"id": "r5", "labs": {"liver_enzymes": 80}},
+        "labs.liver_enzymes: takes elevated | normal only, got 80",
+    ),
+    (
+        {"id": "r6", "labs": {"psa": "high"}},
+        "labs.psa: expected elevated | normal or a value in ng/mL, got 'high'",
+    ),
+    (
+        {"id": "r7", "molecular": {"egfr": "positive"}},
+        "molecular.egfr: expected detected | not_detected, got 'positive'",
+    ),
+    (
+        {"id": "r8", "workup": {"mammography": "normal"}},
+        "workup.mammography: expected abnormal | negative, got 'normal'",
+    ),
+    (
+        {"id": "r9", "sex": "female", "prior_cancer": ["breast", "prostate"]},
+        "prior_cancer: Prostate primary in a female patient",
+    ),
+    ({"id": "r10", "prior_cancer": ["breast", "colon"]}, "prior_cancer[1]: expected one of"),
+    ({"id": "r11", "prior_cancer": ["breast", "none"]}, "prior_cancer: none together with"),
+    (
+        {"id": "r12", "tissue_of_origin": "lungs"},
+        "tissue_of_origin: expected one of the primary ids, got 'lungs' (did you mean 'lung'?)",
+    ),
+    (
+        {"id": "r13", "sex": "female", "labs": {"psa": 30}},
+        "labs.psa: serum PSA elevated in a female patient",
+    ),
+    ({"id": "r14", "source": ["a", "b"]}, "source: a source is the citation as text"),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"), REFUSED, ids=lambda x: x if isinstance(x, str) else x["id"]
+)
+def test_invalid_version_2_answers_are_refused_with_one_line(data, expected):
+    with pytest.raises(CaseError) as raised:
+        parse_case(data, VOCABULARY, file="c.yaml")
+    assert f"c.yaml › case {data['id']} › {expected}" in str(raised.value)
+
+
+def test_a_lab_value_reads_as_elevated_or_normal_and_keeps_its_number():
+    findings = parse_case(
+        {"id": "v", "labs": {"psa": 250, "cea": "3 µg/L", "calcium": "12 mg/dL"}}, VOCABULARY
+    ).findings(VOCABULARY)
+    assert findings["labs.psa"] == "elevated" and findings["labs.psa"].value == 250
+    assert findings["labs.cea"] == "normal" and findings["labs.cea"].value == 3
+    assert findings["labs.calcium"] == "elevated"
+    assert math.isclose(findings["labs.calcium"].value, 12 * 0.2495)
+
+
+def test_several_earlier_cancers_are_one_sorted_finding():
+    findings = parse_case({"id": "p", "prior_cancer": ["melanoma", "breast"]}, VOCABULARY).findings(
+        VOCABULARY
+    )
+    assert findings["prior_cancer"] == ("breast", "melanoma")
+    assert holds(Condition(finding="prior_cancer", is_="melanoma"), findings["prior_cancer"])
+    assert not holds(Condition(finding="prior_cancer", is_not="breast"), findings["prior_cancer"])
+
+
+MEASURED = [f for f in VOCABULARY.findings.values() if f.is_measured]
+
+
+@given(st.sampled_from(MEASURED), st.floats(min_value=1.0001, max_value=1e6))
+def test_a_value_above_the_upper_limit_always_reads_as_elevated(finding, times):
+    value = finding.upper_limit * times
+    reading = finding.reading(finding.read_value(f"{value!r} {finding.unit}"))
+    assert reading == finding.answers[0]
+
+
+@given(st.sampled_from(MEASURED), st.floats(min_value=0, max_value=1))
+def test_a_value_at_or_below_the_upper_limit_reads_as_normal(finding, share):
+    reading = finding.reading(finding.read_value(finding.upper_limit * share))
+    assert reading == finding.answers[1]
+
+
+def test_a_threshold_holds_only_for_a_known_value():
+    at_least = Condition(finding="labs.psa", at_least=100)
+    psa = VOCABULARY.findings["labs.psa"]
+    assert holds(at_least, psa.reading(250.0))
+    assert not holds(at_least, psa.reading(50.0))
+    assert not holds(at_least, "elevated")
+    assert not holds(at_least, None)
