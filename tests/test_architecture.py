@@ -12,7 +12,11 @@ PACKAGE = ROOT / "cup_triage"
 
 # Case-file field names are the format's structure, not clinical knowledge: a Python module may
 # name them. Some coincide with a step id ("history", "imaging" are both).
-FORMAT_FIELDS = {*SECTIONS, *NUMERIC_FINDINGS, "sex", "age", "histology", "prior_cancer"}
+FORMAT_FIELDS = {
+    *SECTIONS,
+    *NUMERIC_FINDINGS,
+    *("sex", "age", "histology", "prior_cancer", "tissue_of_origin"),
+}
 
 
 def _clinical_ids(kb):
