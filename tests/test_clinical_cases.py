@@ -190,3 +190,119 @@ def test_a_subset_contradicted_by_the_stains_is_not_named(assess, findings, subs
     assessment = assess(findings)
     assert subset not in {s.id for s in assessment.subsets}
     assert assessment.candidates[0].primary == leader
+
+
+# Advice never asks again for what the case already holds: each row is a presentation, the
+# advice (rule id) or subset work-up step that must be absent because its test is known, and
+# one that must still be given.
+ALREADY_KNOWN = [
+    pytest.param(
+        {
+            "sex": "female",
+            "age": 61,
+            "sites": ["peritoneum"],
+            "histology": "adenocarcinoma",
+            "features": ["serous"],
+            "labs": {"ca125": "elevated"},
+            "markers": {"pax8": "positive", "wt1": "positive", "er": "positive"},
+        },
+        ["workup.minimal.ca125_peritoneum", "workup.targeted.peritoneal_women.stains"],
+        "workup.targeted.peritoneal_women",
+        id="serous peritoneal carcinoma with CA-125, PAX8, WT1 and ER known",
+    ),
+    pytest.param(
+        {
+            "sex": "male",
+            "age": 58,
+            "sites": ["cervical_nodes"],
+            "histology": "squamous_cell_carcinoma",
+            "markers": {"p16": "positive"},
+        },
+        ["workup.targeted.cervical_squamous.stains"],
+        "workup.targeted.cervical_squamous",
+        id="neck squamous carcinoma with p16 known",
+    ),
+    pytest.param(
+        {
+            "sex": "male",
+            "age": 70,
+            "sites": ["bone"],
+            "imaging": {"blastic_bone_lesions": "yes"},
+            "labs": {"psa": "elevated"},
+            "histology": "adenocarcinoma",
+            "markers": {"psa": "positive", "nkx3_1": "positive"},
+        },
+        ["workup.minimal.psa_men", "workup.targeted.prostate_subset.stains"],
+        "workup.targeted.prostate_subset",
+        id="blastic bone disease with serum PSA, PSA and NKX3.1 stains known",
+    ),
+]
+
+
+@pytest.mark.parametrize(("findings", "absent", "present"), ALREADY_KNOWN)
+def test_advice_never_asks_for_what_the_case_holds(assess, findings, absent, present):
+    assessment = assess(findings)
+    given = {item.rule_id for item in assessment.advice}
+    assert not given & set(absent), sorted(given & set(absent))
+    assert present in given
+
+
+def test_a_subset_work_up_drops_the_tests_already_done(assess):
+    assessment = assess(ALREADY_KNOWN[0].values[0])
+    (subset,) = [s for s in assessment.subsets if s.id == "peritoneal_serous_women"]
+    assert not any("CA-125" in step or "PAX8" in step for step in subset.workup), subset.workup
+    assert any("ultrasound" in step for step in subset.workup)
+
+
+# A subset's "treat as" never contradicts the ranking, and the single-deposit subset needs a
+# single site.
+def test_a_single_deposit_is_treated_as_the_ranked_leader_not_as_lung(assess):
+    assessment = assess(
+        {
+            "sex": "female",
+            "age": 55,
+            "sites": ["bone"],
+            "imaging": {"solitary_lesion": "yes"},
+            "histology": "adenocarcinoma",
+            "markers": {"thyroglobulin": "positive", "ttf1": "positive", "pax8": "positive"},
+        }
+    )
+    assert assessment.candidates[0].primary == "thyroid"
+    (subset,) = [s for s in assessment.subsets if s.id == "single_metastasis"]
+    assert subset.treat_as == "thyroid"
+
+
+@pytest.mark.parametrize(
+    ("sites", "named"),
+    [
+        (["liver", "bone", "lung", "brain"], False),
+        (["liver", "bone"], False),
+        (["bone"], True),
+        (None, True),
+    ],
+    ids=["four organs", "two organs", "one organ", "sites not listed"],
+)
+def test_a_solitary_lesion_with_several_sites_is_not_the_single_deposit_subset(
+    assess, sites, named
+):
+    findings = {"sex": "male", "age": 60, "imaging": {"solitary_lesion": "yes"}}
+    if sites is not None:
+        findings["sites"] = sites
+    assert ("single_metastasis" in {s.id for s in assess(findings).subsets}) is named
+
+
+def test_a_squamous_lung_lesion_after_head_and_neck_cancer_stays_open(assess):
+    """Geurts 2005: 19 of 43 such lesions were metastases, 24 new lung primaries."""
+    assessment = assess(
+        {
+            "sex": "male",
+            "age": 64,
+            "sites": ["lung"],
+            "histology": "squamous_cell_carcinoma",
+            "prior_cancer": "head_and_neck",
+            "imaging": {"solitary_lesion": "yes"},
+        }
+    )
+    probability = {c.primary: c.probability for c in assessment.candidates}
+    assert {c.primary for c in assessment.candidates[:2]} == {"lung", "head_and_neck"}
+    assert 0.3 <= probability["head_and_neck"] <= 0.6

@@ -3,7 +3,8 @@
 import ast
 from pathlib import Path
 
-from cup_triage.reasoning.lint import lint
+from cup_triage.reasoning.knowledge import Evidence, KnowledgeBase, Rate
+from cup_triage.reasoning.lint import audit, lint
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cup_triage"
 
@@ -64,3 +65,70 @@ def test_rules_carry_likelihood_ratios_for_every_kind_of_reasoning(kb):
         "demographics",
     }
     assert 250 <= len(kb.rules) <= 900
+
+
+# --- Likelihood ratios that can be audited: recorded figures are recomputed by the lint. ---
+
+
+def _with_rule(kb, rule_id, **changes):
+    """The knowledge base with one rule changed (the change a careless edit would make)."""
+    name = kb.rule_file[rule_id]
+    rules_file = kb.files[name]
+    rules = tuple(r.model_copy(update=changes) if r.id == rule_id else r for r in rules_file.rules)
+    files = {**kb.files, name: rules_file.model_copy(update={"rules": rules})}
+    return KnowledgeBase(kb.vocabulary, files)
+
+
+def _errors_of(kb, rule_id):
+    return [p.message for p in lint(kb) if p.severity == "error" and rule_id in p.where]
+
+
+def test_every_recorded_figure_agrees_with_its_likelihood_ratio(kb):
+    rows = audit(kb)
+    assert len({row.rule_id for row in rows}) >= 5
+    assert [row for row in rows if not row.agrees] == []
+
+
+def test_a_ratio_that_disagrees_with_its_recorded_figures_fails_the_lint(kb):
+    # Calretinin given WT1: 72/75 mesotheliomas against 19/113 serous carcinomas is ~5.7:1;
+    # the old weights (mesothelioma 7, ovary 0.3) claimed 23:1.
+    rule_id = "ihc.calretinin.positive.wt1_ck5_6_positive"
+    rule = kb.rules_by_id[rule_id]
+    broken = _with_rule(kb, rule_id, lr={**rule.lr, "mesothelioma": 7, "ovary": 0.3})
+    messages = _errors_of(broken, rule_id)
+    assert len(messages) == 1
+    assert "mesothelioma against ovary is 23.3" in messages[0]
+    assert "give 5.7" in messages[0]
+
+
+def test_a_zero_count_bounds_the_ratio_on_one_side_only(kb):
+    # No HCC of 151 was HepPar-1+/arginase-1-: any ratio below the bound passes, above fails.
+    rule_id = "ihc.hepatocellular.hepar1_only"
+    rule = kb.rules_by_id[rule_id]
+    assert _errors_of(_with_rule(kb, rule_id, lr={**rule.lr, "liver": 0.01}), rule_id) == []
+    assert _errors_of(_with_rule(kb, rule_id, lr={**rule.lr, "liver": 2}), rule_id)
+    never_in_others = Evidence(
+        primary="liver",
+        in_primary=Rate(positive=30, n=40),
+        in_others=Rate(positive=0, n=400),
+        table="a made-up table",
+    )
+    strong = _with_rule(kb, rule_id, lr={"liver": 150}, lr_others=1.0, evidence=(never_in_others,))
+    weak = _with_rule(kb, rule_id, lr={"liver": 3}, lr_others=1.0, evidence=(never_in_others,))
+    assert _errors_of(strong, rule_id) == []
+    assert "at least" in _errors_of(weak, rule_id)[0]
+
+
+def test_advice_must_list_the_test_its_text_names(kb):
+    rule_id = "workup.targeted.lead_ovary"
+    rule = kb.rules_by_id[rule_id]
+    unlisted = _with_rule(kb, rule_id, asks_for=())
+    assert any("names serum CA-125" in m for m in _errors_of(unlisted, rule_id))
+    asks_what_it_knows = _with_rule(
+        kb,
+        "workup.minimal.testicular_us.raised_afp",
+        asks_for=("labs.afp",),
+        advice=rule.advice.model_copy(update={"text": "Repeat the AFP."}),
+    )
+    messages = _errors_of(asks_what_it_knows, "workup.minimal.testicular_us.raised_afp")
+    assert any("already know" in m for m in messages)

@@ -143,6 +143,70 @@ class Advice(_Model):
     text: str
 
 
+class Rate(_Model):
+    """How often a rule's conditions held in one group of a published series.
+
+    Give either the count (`positive` of `n`) or the proportion (`rate`, with `n` when the
+    paper reports it); a count is kept as a count so that a zero can be handled honestly.
+    """
+
+    rate: float | None = Field(default=None, ge=0, le=1)
+    positive: int | None = Field(default=None, ge=0)
+    n: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _rate_or_count(self) -> Rate:
+        if (self.rate is None) == (self.positive is None):
+            raise ValueError("give either rate or positive (with n)")
+        if self.positive is not None and (self.n is None or self.positive > self.n):
+            raise ValueError("positive needs n, and cannot exceed it")
+        return self
+
+    @property
+    def proportion(self) -> float:
+        return self.rate if self.rate is not None else self.positive / self.n
+
+    @property
+    def is_zero(self) -> bool:
+        return self.proportion == 0
+
+    def corrected(self) -> float:
+        """The proportion, with half a case added to an empty cell (Haldane) so a ratio exists."""
+        if not self.is_zero:
+            return self.proportion
+        return 0.5 / (self.n + 1) if self.n else 0.005
+
+
+class Evidence(_Model):
+    """Published figures behind one likelihood ratio, so that the ratio can be recomputed.
+
+    `in_primary` is how often the rule's conditions held in tumours from `primary`;
+    `in_others` how often in the comparison group — `versus` (those primaries) when the paper
+    compared with named primaries, otherwise the other primaries the rule does not name.
+    The lint checks that the rule's ratio, `lr[primary]` over `lr[versus]` (or over
+    `lr_others`), matches in_primary / in_others.
+    """
+
+    primary: str
+    versus: Annotated[tuple[str, ...], BeforeValidator(_as_tuple)] = ()
+    in_primary: Rate
+    in_others: Rate
+    table: str = Field(min_length=2, description="Where in the paper: a table, figure or page.")
+    source: str | None = Field(default=None, description="When not the rule's own source.")
+    note: str | None = None
+
+    @property
+    def ratio(self) -> float:
+        """in_primary / in_others, with an empty cell corrected (see Rate.corrected)."""
+        return self.in_primary.corrected() / self.in_others.corrected()
+
+
+def _as_evidence_list(value: Any) -> Any:
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, list | tuple) else (value,)
+
+
 class Rule(_Model):
     """A rule: conditions, what it concludes, its weight of evidence, and why."""
 
@@ -159,6 +223,12 @@ class Rule(_Model):
     advice: Advice | None = None
     rationale: str = Field(min_length=20)
     source: str = Field(min_length=5)
+    evidence: Annotated[tuple[Evidence, ...], BeforeValidator(_as_evidence_list)] = ()
+    asks_for: Annotated[tuple[str, ...], BeforeValidator(_as_tuple)] = Field(
+        default=(),
+        description="Advice only: the findings the advised test answers; advice whose findings "
+        "are all known already is not given.",
+    )
 
     @model_validator(mode="after")
     def _does_something(self) -> Rule:
@@ -166,7 +236,18 @@ class Rule(_Model):
             raise ValueError("a rule needs an effect: lr, concludes, subset, red_flag or advice")
         if any(value < 0 for value in self.lr.values()):
             raise ValueError("likelihood ratios cannot be negative")
+        if self.asks_for and not self.advice:
+            raise ValueError("asks_for belongs to advice rules")
         return self
+
+    def effective_ratio(self, primary: str, versus: tuple[str, ...] = ()) -> float:
+        """How much the rule multiplies `primary` against `versus` (or the unnamed primaries)."""
+        if versus:
+            against = sum(self.likelihood_ratio(p) for p in versus) / len(versus)
+        else:
+            against = self.lr_others
+        mine = self.likelihood_ratio(primary)
+        return mine / against if against > 0 else math.inf
 
     @property
     def is_evidence(self) -> bool:
@@ -179,14 +260,30 @@ class Rule(_Model):
         return "; ".join(c.describe() for c in self.when)
 
 
+class WorkupStep(_Model):
+    """One confirming test of a subset; not shown once the case holds every finding it asks for."""
+
+    text: str
+    asks_for: Annotated[tuple[str, ...], BeforeValidator(_as_tuple)] = ()
+
+
+def _as_workup_steps(value: Any) -> Any:
+    items = value if isinstance(value, list | tuple) else [value]
+    return tuple({"text": item} if isinstance(item, str) else item for item in items)
+
+
 class Subset(_Model):
-    """A favourable (treatable) CUP subset from the ESMO/NCCN guidelines."""
+    """A favourable (treatable) CUP subset from the ESMO/NCCN guidelines.
+
+    `treat_as` names the primary whose treatment applies; left out when the treatment does not
+    depend on the primary (a single deposit treated locally), the ranking's leader is shown.
+    """
 
     id: str
     label: str
-    treat_as: str
+    treat_as: str | None = None
     management: str
-    workup: tuple[str, ...]
+    workup: Annotated[tuple[WorkupStep, ...], BeforeValidator(_as_workup_steps)]
     source: str
 
 
@@ -297,7 +394,7 @@ class KnowledgeBase:
         seen: dict[str, str] = {}
         for name, rules_file in self.files.items():
             for subset in rules_file.subsets:
-                if subset.treat_as not in primaries:
+                if subset.treat_as is not None and subset.treat_as not in primaries:
                     raise KnowledgeError(
                         f"subset treats as unknown primary {subset.treat_as!r}",
                         file=name,
@@ -330,6 +427,26 @@ class KnowledgeBase:
                 "red_flag",
                 did_you_mean(rule.red_flag, self.red_flags),
             )
+        for index, item in enumerate(rule.evidence):
+            for primary in (item.primary, *item.versus):
+                if primary not in vocab.primaries:
+                    fail(
+                        f"unknown primary {primary!r}",
+                        f"evidence[{index}]",
+                        did_you_mean(primary, vocab.primaries),
+                    )
+        for key in rule.asks_for:
+            if key not in vocab.findings:
+                fail(f"unknown finding {key!r}", "asks_for", did_you_mean(key, vocab.findings))
+        if rule.subset:
+            for step in self.subsets[rule.subset].workup:
+                for key in step.asks_for:
+                    if key not in vocab.findings:
+                        fail(
+                            f"subset {rule.subset} workup asks for unknown finding {key!r}",
+                            "subset",
+                            did_you_mean(key, vocab.findings),
+                        )
         for index, condition in enumerate(rule.when):
             where = f"when[{index}]"
             if condition.fact is not None:

@@ -7,9 +7,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from .evaluator import holds
-from .knowledge import Condition, Kind, KnowledgeBase, Rule
+from .knowledge import Condition, Evidence, Kind, KnowledgeBase, Rule
 
 LR_RANGE = (0.01, 200.0)
+ADVISABLE_SECTIONS = ("markers", "labs", "molecular", "workup")
+"""Sections whose findings a work-up advice can ask for (a stain, a serum test, a study)."""
+EVIDENCE_TOLERANCE = 1.5
+"""How far a likelihood ratio may sit from the ratio its recorded figures give (either way)."""
 PLACEHOLDER = re.compile(r"\b(todo|tbd|fixme|lorem|xxx|placeholder)\b", re.IGNORECASE)
 
 
@@ -31,6 +35,9 @@ def lint(kb: KnowledgeBase) -> list[Problem]:
         problems += [Problem("error", where, m) for m in _never_fires(kb, rule)]
         problems += [Problem("error", where, m) for m in _bad_weights(kb, rule)]
         problems += [Problem("error", where, m) for m in _bad_text(rule)]
+        problems += [Problem("error", where, m) for m in _evidence_mismatch(rule)]
+        problems += [Problem("error", where, m) for m in _bad_asks_for(kb, rule)]
+    problems += _subset_workup_unlisted(kb)
     problems += _duplicates_and_contradictions(kb)
     problems += _coverage(kb)
     return sorted(problems, key=lambda p: (p.severity != "error", p.where, p.message))
@@ -80,10 +87,9 @@ def _bad_weights(kb: KnowledgeBase, rule: Rule) -> list[str]:
             continue
         if not low <= value <= high:
             messages.append(f"likelihood ratio {value:g} outside [{low:g}, {high:g}]")
-    if rule.subset and rule.lr:
-        treat_as = kb.subsets[rule.subset].treat_as
-        if rule.likelihood_ratio(treat_as) < rule.lr_others:
-            messages.append(f"recognises a subset treated as {treat_as} but argues against it")
+    treat_as = kb.subsets[rule.subset].treat_as if rule.subset else None
+    if treat_as and rule.lr and rule.likelihood_ratio(treat_as) < rule.lr_others:
+        messages.append(f"recognises a subset treated as {treat_as} but argues against it")
     return messages
 
 
@@ -95,6 +101,127 @@ def _bad_text(rule: Rule) -> list[str]:
     if rule.rationale.strip() == rule.source.strip():
         messages.append("rationale repeats the source instead of explaining")
     return messages
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One likelihood ratio set beside the figures recorded for it."""
+
+    rule_id: str
+    primary: str
+    versus: tuple[str, ...]
+    recorded: float
+    recomputed: float
+    bound: str  # "two-sided", "at least" (nothing seen in the others) or "at most"
+    agrees: bool
+
+
+def audit(kb: KnowledgeBase) -> list[AuditRow]:
+    """Every recorded figure of every rule, recomputed and compared with the rule's ratio."""
+    return [_audit_row(rule, item) for rule in kb.rules for item in rule.evidence]
+
+
+def _audit_row(rule: Rule, item: Evidence) -> AuditRow:
+    recorded = rule.effective_ratio(item.primary, item.versus)
+    recomputed = item.ratio
+    low, high = recomputed / EVIDENCE_TOLERANCE, recomputed * EVIDENCE_TOLERANCE
+    # An empty cell bounds the ratio on one side only: a marker never seen in 40 other
+    # tumours proves a large ratio, not its exact size (and not one above the LR ceiling).
+    if item.in_others.is_zero and not item.in_primary.is_zero:
+        bound, agrees = "at least", recorded >= min(low, LR_RANGE[1] / EVIDENCE_TOLERANCE)
+    elif item.in_primary.is_zero and not item.in_others.is_zero:
+        bound, agrees = "at most", recorded <= max(high, LR_RANGE[0] * EVIDENCE_TOLERANCE)
+    else:
+        bound, agrees = "two-sided", low <= recorded <= high
+    return AuditRow(rule.id, item.primary, item.versus, recorded, recomputed, bound, agrees)
+
+
+def _evidence_mismatch(rule: Rule) -> list[str]:
+    messages = []
+    for item in rule.evidence:
+        row = _audit_row(rule, item)
+        if row.agrees:
+            continue
+        against = " or ".join(item.versus) if item.versus else "the primaries it does not name"
+        messages.append(
+            f"likelihood ratio for {item.primary} against {against} is {row.recorded:.3g}, "
+            f"but the recorded figures ({item.table}) give {row.recomputed:.3g} "
+            f"({row.bound}; tolerance {EVIDENCE_TOLERANCE:g}x)"
+        )
+    return messages
+
+
+def _bad_asks_for(kb: KnowledgeBase, rule: Rule) -> list[str]:
+    """Advice must list the tests its text names, and never ask for what it requires known."""
+    if not rule.advice:
+        return []
+    messages = []
+    required = {c.finding for c in rule.when if c.finding and not c.accepts_unknown}
+    asked_and_required = sorted(set(rule.asks_for) & required)
+    if asked_and_required:
+        messages.append(
+            f"asks for {', '.join(asked_and_required)}, which its own conditions already know"
+        )
+    listed = set(rule.asks_for) | {c.finding for c in rule.when if c.finding}
+    named = _tests_named(kb, rule.advice.text)
+    missing = sorted(label for label, keys in named.items() if not keys & listed)
+    if missing:
+        messages.append(
+            f"the advice names {', '.join(missing)}; list the finding in asks_for "
+            f"(or in the conditions) so that it is not advised once known"
+        )
+    return messages
+
+
+def _subset_workup_unlisted(kb: KnowledgeBase) -> list[Problem]:
+    """A subset's confirming test must list the findings it names, as advice does."""
+    problems = []
+    for subset in kb.subsets.values():
+        for step in subset.workup:
+            named = _tests_named(kb, step.text)
+            missing = sorted(
+                label for label, keys in named.items() if not keys & set(step.asks_for)
+            )
+            if missing:
+                problems.append(
+                    Problem(
+                        "error",
+                        f"subset {subset.id} › workup {step.text[:40]!r}",
+                        f"names {', '.join(missing)}; list the finding in asks_for",
+                    )
+                )
+    return problems
+
+
+def _tests_named(kb: KnowledgeBase, text: str) -> dict[str, set[str]]:
+    """The tests (stains, serum tests, work-up studies) whose label the text spells out.
+
+    Longer labels are matched first and blanked out, so 'serum PSA' is not also read as the
+    PSA stain.
+    """
+    labels: dict[str, set[str]] = defaultdict(set)
+    for key, finding in kb.vocabulary.findings.items():
+        if finding.section in ADVISABLE_SECTIONS:
+            for label in _short_labels(finding.label):
+                labels[label].add(key)
+    named: dict[str, set[str]] = {}
+    for label in sorted(labels, key=lambda x: (-len(x), x)):
+        # 'CK20+', 'CK7−' and 'ER-positive' report a result (context), they do not ask for one.
+        pattern = rf"(?<![\w-]){re.escape(label)}(?![\w+\-−])"
+        if re.search(pattern, text, re.IGNORECASE):
+            named[label] = labels[label]
+            text = re.sub(pattern, " ", text, flags=re.IGNORECASE)
+    return named
+
+
+def _short_labels(label: str) -> list[str]:
+    """'oestrogen receptor (ER)' -> ['oestrogen receptor', 'ER']: each name a text may use; a
+    lower-case aside in brackets ('PSA (tissue)') is a qualifier, not a name."""
+    match = re.fullmatch(r"(.+?)\s*\((.+)\)", label)
+    if not match:
+        return [label]
+    inner = match.group(2)
+    return [match.group(1), inner] if any(c.isupper() for c in inner) else [match.group(1)]
 
 
 def _duplicates_and_contradictions(kb: KnowledgeBase) -> list[Problem]:

@@ -21,7 +21,7 @@ from .assessment import (
 from .case import Case
 from .engine import Engine
 from .evaluator import Evaluator
-from .knowledge import KnowledgeBase, Rule
+from .knowledge import KnowledgeBase, Rule, WorkupStep
 from .questions import QuestionSelector
 from .ranking import Ranker, entropy_bits, relative_weight
 
@@ -86,14 +86,20 @@ class Triage:
             fired=tuple(self._fired(n, rule, evaluation) for n, rule in enumerate(rules, 1))
             if explain
             else (),
-            subsets=tuple(_unique(self._subset(r) for r in rules if r.subset)),
+            subsets=tuple(
+                _unique(
+                    self._subset(r, evaluation.findings, candidates[0].primary)
+                    for r in rules
+                    if r.subset
+                )
+            ),
             red_flags=tuple(_unique(self._red_flag(r) for r in rules if r.red_flag)),
             advice=tuple(
                 AdviceItem(
                     category=r.advice.category, text=r.advice.text, rule_id=r.id, source=r.source
                 )
                 for r in rules
-                if r.advice
+                if r.advice and not _already_answered(r, evaluation.findings)
             ),
             next_questions=tuple(
                 [s for s in suggestions if s.step in self._question_steps][: self._shown]
@@ -162,14 +168,16 @@ class Triage:
             superseded_by=evaluation.superseded.get(rule.id),
         )
 
-    def _subset(self, rule: Rule) -> SubsetConclusion:
+    def _subset(self, rule: Rule, findings: Mapping[str, Any], leader: str) -> SubsetConclusion:
         subset = self.kb.subsets[rule.subset]
         return SubsetConclusion(
             id=subset.id,
             label=subset.label,
-            treat_as=subset.treat_as,
+            # A subset whose treatment does not depend on the primary follows the ranking, so
+            # its box can never name a primary the stains have ruled out.
+            treat_as=subset.treat_as or leader,
             management=subset.management,
-            workup=subset.workup,
+            workup=tuple(s.text for s in subset.workup if not _already_answered(s, findings)),
             rule_id=rule.id,
             source=subset.source,
         )
@@ -189,6 +197,11 @@ class Triage:
         return RedFlagConclusion(
             id=flag.id, label=flag.label, action=flag.action, rule_id=rule.id, source=flag.source
         )
+
+
+def _already_answered(item: Rule | WorkupStep, findings: Mapping[str, Any]) -> bool:
+    """Advice whose every asked-for test has a result in the case would ask for it again."""
+    return bool(item.asks_for) and all(findings.get(key) is not None for key in item.asks_for)
 
 
 def _log_or_big(value: float) -> float:
