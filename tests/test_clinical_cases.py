@@ -217,10 +217,11 @@ ALREADY_KNOWN = [
             "sites": ["cervical_nodes"],
             "histology": "squamous_cell_carcinoma",
             "markers": {"p16": "positive"},
+            "molecular": {"hpv": "detected", "ebv": "not_detected"},
         },
         ["workup.targeted.cervical_squamous.stains"],
         "workup.targeted.cervical_squamous",
-        id="neck squamous carcinoma with p16 known",
+        id="neck squamous carcinoma with p16, HPV and EBV known",
     ),
     pytest.param(
         {
