@@ -138,7 +138,7 @@ class _CompiledRule:
     """A rule with its finding conditions as answer tests and its fact conditions split by
     whether they match a concluded fact (positive) or its absence (negative)."""
 
-    __slots__ = ("rule", "id", "position", "findings", "facts", "concludes")
+    __slots__ = ("rule", "id", "position", "findings", "facts", "fact_tests", "concludes")
 
     def __init__(self, rule: Rule, position: int) -> None:
         self.rule = rule
@@ -148,6 +148,9 @@ class _CompiledRule:
             (c.finding, answer_test(c)) for c in rule.when if c.finding is not None
         )
         self.facts = tuple(c for c in rule.when if c.fact is not None)
+        self.fact_tests = tuple(
+            (c.fact, c.is_not or (), c.known_answers, c.accepts_unknown) for c in self.facts
+        )
         self.concludes = tuple(rule.concludes.items())
 
     def matches(self, findings: Mapping[str, Any]) -> bool:
@@ -160,19 +163,22 @@ class _CompiledRule:
         """The combinations of concluded facts (their numbers) this rule fires for; empty if
         a fact condition fails. A condition met by a fact's absence adds no fact."""
         choices: list[list[int]] = []
-        for condition in self.facts:
-            values = concluded.get(condition.fact, {})
-            if condition.is_not is not None:
-                if any(v in values for v in condition.is_not):
+        for name, refused, accepted, accepts_unknown in self.fact_tests:
+            values = concluded.get(name)
+            if not values:
+                if accepted and not accepts_unknown:
                     return []
                 continue
-            matching = [values[v] for v in condition.known_answers if v in values]
-            if matching:
-                # experta tests the alternatives of "is … or unknown" as separate patterns;
-                # with the fact concluded, only the known answers can match.
-                choices.append(sorted(matching))
-            elif not (condition.accepts_unknown and not values):
+            if refused:
+                if any(v in values for v in refused):
+                    return []
+                continue
+            matching = [values[v] for v in accepted if v in values]
+            if not matching:
                 return []
+            # experta tests the alternatives of "is … or unknown" as separate patterns; with
+            # the fact concluded, only the known answers can match.
+            choices.append(sorted(matching))
         return list(product(*choices)) if choices else [()]
 
 
@@ -186,12 +192,15 @@ class Evaluator:
         by_level: dict[int, list[_CompiledRule]] = {}
         for rule in compiled:
             by_level.setdefault(levels[rule.id], []).append(rule)
-        self._strata = tuple(tuple(by_level[level]) for level in sorted(by_level))
+        self._strata = tuple(
+            (_compile_matcher(by_level[level]), any(r.facts for r in by_level[level]))
+            for level in sorted(by_level)
+        )
         self._by_id = {rule.id: rule for rule in compiled}
-        testing: dict[str, list[_CompiledRule]] = {}
-        for subject, rules in kb.rules_testing.items():
-            testing[subject] = [self._by_id[r.id] for r in rules]
-        self._testing = {s: tuple(rules) for s, rules in testing.items()}
+        self._testing = {
+            subject: tuple(self._by_id[r.id] for r in rules)
+            for subject, rules in kb.rules_testing.items()
+        }
 
     def fire(self, findings: Mapping[str, Any]) -> list[str]:
         """The rule ids the engine fires for these findings, in its firing order (a rule
@@ -200,20 +209,21 @@ class Evaluator:
         concluded: dict[str, dict[str, int]] = {}
         next_fact = CASE_FACT + 1
         fired: list[str] = []
-        for rules in self._strata:
-            activations = []
-            for rule in rules:
-                if not rule.matches(answers):
-                    continue
-                if not rule.facts:
-                    activations.append(((CASE_FACT,), -rule.position, rule))
-                    continue
-                for combination in rule.fact_matches(concluded):
-                    newest_first = (*sorted(combination, reverse=True), CASE_FACT)
-                    activations.append((newest_first, -rule.position, rule))
-            # The engine's agenda pops its largest key: newest facts, then the earlier rule.
-            activations.sort(key=lambda a: (a[0], a[1]), reverse=True)
-            for _, _, rule in activations:
+        for matcher, tests_facts in self._strata:
+            matching = matcher(answers.get)
+            if tests_facts:
+                activations = []
+                for rule in matching:
+                    if not rule.facts:
+                        activations.append(((CASE_FACT,), -rule.position, rule))
+                        continue
+                    for combination in rule.fact_matches(concluded):
+                        newest_first = (*sorted(combination, reverse=True), CASE_FACT)
+                        activations.append((newest_first, -rule.position, rule))
+                # The engine's agenda pops its largest key: newest facts, then earlier rule.
+                activations.sort(key=lambda a: (a[0], a[1]), reverse=True)
+                matching = [rule for _, _, rule in activations]
+            for rule in matching:
                 fired.append(rule.id)
                 for name, value in rule.concludes:
                     values = concluded.setdefault(name, {})
@@ -250,6 +260,65 @@ class Evaluator:
             if pending:
                 concluded = self.kb.concluded_by(now)
         raise KnowledgeError("re-evaluating the rules did not settle (a cycle through facts?)")
+
+
+def _compile_matcher(rules: list[_CompiledRule]) -> Callable[[Callable], list[_CompiledRule]]:
+    """One function that returns, in knowledge-base order, the rules whose finding
+    conditions hold: each answer read once, each condition one comparison.
+
+    The generated source holds only names made here (v0, r0, t0); every answer, key and
+    threshold from the knowledge base is a value in the function's namespace, never text.
+    """
+    namespace: dict[str, Any] = {}
+    keys: dict[str, str] = {}
+    lines: list[str] = []
+    for number, rule in enumerate(rules):
+        namespace[f"r{number}"] = rule
+        tests = []
+        for index, condition in enumerate(c for c in rule.rule.when if c.finding is not None):
+            if condition.finding not in keys:
+                keys[condition.finding] = f"v{len(keys)}"
+                namespace[f"k{len(keys) - 1}"] = condition.finding
+            tests.append(
+                _test_source(condition, keys[condition.finding], f"t{number}_{index}", namespace)
+            )
+        lines.append(f"    if {' and '.join(tests) or 'True'}: out(r{number})")
+    header = [f"    {variable} = get(k{variable[1:]})" for variable in keys.values()]
+    source = "\n".join(
+        [
+            "def match(get):",
+            "    found = []",
+            "    out = found.append",
+            *header,
+            *lines,
+            "    return found",
+        ]
+    )
+    exec(compile(source, "<cup_triage rules>", "exec"), namespace)  # noqa: S102 (see docstring)
+    return namespace["match"]
+
+
+def _test_source(condition: Condition, variable: str, name: str, namespace: dict[str, Any]) -> str:
+    """The source of one finding test on `variable` (None when unanswered); its constants
+    go into `namespace` under names starting with `name`."""
+    if condition.is_ is not None:
+        accepted = set(condition.known_answers) | ({None} if condition.accepts_unknown else set())
+        if len(accepted) == 1:
+            (namespace[name],) = accepted
+            return f"{variable} is None" if namespace[name] is None else f"{variable} == {name}"
+        namespace[name] = frozenset(accepted)
+        return f"{variable} in {name}"
+    if condition.is_not is not None:
+        namespace[name] = frozenset(condition.is_not)
+        return f"({variable} is not None and {variable} not in {name})"
+    parts = [f"{variable} is not None"]
+    if condition.at_least is not None:
+        namespace[f"{name}_low"] = condition.at_least
+        parts.append(f"{variable} >= {name}_low")
+    if condition.below is not None:
+        namespace[f"{name}_high"] = condition.below
+        parts.append(f"{variable} < {name}_high")
+    return f"({' and '.join(parts)})"
 
 
 def _answers(findings: Mapping[str, Any]) -> Mapping[str, Any]:
