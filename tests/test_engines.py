@@ -1,13 +1,18 @@
 """The evaluator fires exactly what the engine (experta, the engine of record) fires.
 
-Same rules, same order, as often: checked on every bundled case file and on generated cases.
+Same rules, same order, as often; and so the same batch rows, byte for byte. Checked on every
+bundled case file and on generated cases.
 """
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 
+from cup_triage.cli import cli
 from cup_triage.io.load import iter_cases
+from cup_triage.io.render import score_row, to_json
 from cup_triage.reasoning.case import parse_case
+from cup_triage.reasoning.triage import EVALUATOR, Triage
 
 from .conftest import CASES
 from .strategies import VOCABULARY, case_data
@@ -27,8 +32,53 @@ def test_every_bundled_case_fires_the_same_rules_in_the_same_order(triage, path)
         assert triage.evaluator.fire(findings) == triage.engine.run(findings), item.case.id
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case_data())
-def test_generated_cases_fire_the_same_rules_in_the_same_order(triage, data):
+def _fire_the_same(triage, data):
     findings = parse_case(data, VOCABULARY).findings(VOCABULARY)
     assert triage.evaluator.fire(findings) == triage.engine.run(findings)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case_data())
+def test_generated_cases_fire_the_same_rules_in_the_same_order(triage, data):
+    _fire_the_same(triage, data)
+
+
+@pytest.mark.slow
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case_data())
+def test_many_more_generated_cases_fire_the_same_rules_in_the_same_order(triage, data):
+    _fire_the_same(triage, data)
+
+
+def _score(tmp_path, engine, *paths):
+    output = tmp_path / f"{engine}.jsonl"
+    result = CliRunner().invoke(
+        cli, ["score", *map(str, paths), "-o", str(output), "--jobs", "1", "--engine", engine]
+    )
+    assert result.exit_code in (0, 1), result.output
+    return output.read_bytes()
+
+
+@pytest.mark.slow
+def test_score_writes_the_same_bytes_with_either_engine_for_every_bundled_case(tmp_path):
+    rows = _score(tmp_path, "evaluator", CASES)
+    assert rows.count(b'"status":"ok"') >= 100
+    assert rows == _score(tmp_path, "experta", CASES)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case_data())
+def test_generated_cases_give_the_same_row_with_either_engine(kb, triage, data):
+    case = parse_case(data, VOCABULARY)
+    by_evaluator = score_row(_evaluator_triage(kb).assess(case, suggest=False, explain=False), 3)
+    by_experta = score_row(triage.assess(case, suggest=False, explain=False), 3)
+    assert to_json(by_evaluator) == to_json(by_experta)
+
+
+_TRIAGES = {}
+
+
+def _evaluator_triage(kb):
+    if kb not in _TRIAGES:
+        _TRIAGES[kb] = Triage(kb, fired_by=EVALUATOR)
+    return _TRIAGES[kb]

@@ -15,6 +15,7 @@ from ..io.load import iter_cases
 from ..io.partial import partial_path
 from ..io.render import to_json
 from ..reasoning.errors import InputError
+from ..reasoning.triage import ENGINES, EVALUATOR, Triage
 from .common import Context, json_option, pass_context
 
 
@@ -48,6 +49,14 @@ from .common import Context, json_option, pass_context
     show_default="all cores",
     help="Worker processes that score cases.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default=EVALUATOR,
+    show_default=True,
+    help="What fires the rules: the evaluator (the same firings as experta, in plain "
+    "Python, much faster) or experta, the engine of record. The rows are the same bytes.",
+)
 @json_option
 @pass_context
 def score(
@@ -57,6 +66,7 @@ def score(
     top_k: int,
     resume: bool,
     jobs: int,
+    engine: str,
     as_json: bool,
 ) -> None:
     """Score every case in PATHS (files or folders) and write one row per case to OUTPUT.
@@ -87,7 +97,7 @@ def score(
         started = time.perf_counter()
         summary = score_to_file(
             loaded,
-            ctx.triage,
+            Triage(ctx.kb, fired_by=engine),
             output,
             top_k,
             resume=resume,

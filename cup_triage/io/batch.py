@@ -175,9 +175,9 @@ WORKERS_WORTH_IT = 8 * CHUNK
 _worker_triage: Triage | None = None
 
 
-def _start_worker(kb: KnowledgeBase) -> None:
+def _start_worker(kb: KnowledgeBase, fired_by: str) -> None:
     global _worker_triage
-    _worker_triage = Triage(kb)
+    _worker_triage = Triage(kb, fired_by)
 
 
 def _score_chunk(cases: list[tuple[Case, str]], top_k: int, strict: bool) -> list[dict[str, Any]]:
@@ -191,7 +191,7 @@ def _rows_in_workers(
     # spawn, not fork: the progress bar runs a thread, and forking a threaded process can hang.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_start_worker, initargs=(triage.kb,)
+        jobs, mp_context=context, initializer=_start_worker, initargs=(triage.kb, triage.fired_by)
     ) as pool:
         pending: deque = deque()
         try:

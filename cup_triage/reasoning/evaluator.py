@@ -38,24 +38,26 @@ CASE_FACT = 1
 
 
 def holds(condition: Condition, value: Any) -> bool:
-    """Whether a finding condition holds for one answer (None, or 'unknown', when unanswered)."""
+    """Whether a finding condition holds for one answer (None, or 'unknown', when unanswered;
+    a tuple when a finding holds several answers)."""
     return answer_test(condition)(None if value == UNKNOWN else value)
 
 
-def holds_for_any(condition: Condition, values: frozenset[str]) -> bool:
+def holds_for_any(condition: Condition, values: Iterable[str]) -> bool:
     """Whether a fact condition holds for the values rules concluded for that fact."""
+    values = frozenset(values)
     if condition.is_ is not None:
         return bool(values & set(condition.is_)) or (not values and condition.accepts_unknown)
     return not values & set(condition.is_not or ())
 
 
 def rule_holds(
-    rule: Rule, findings: Mapping[str, Any], concluded: Mapping[str, frozenset[str]]
+    rule: Rule, findings: Mapping[str, Any], concluded: Mapping[str, Iterable[str]]
 ) -> bool:
     """Whether every condition of a rule holds for these findings and concluded facts."""
     for condition in rule.when:
         if condition.fact is not None:
-            if not holds_for_any(condition, concluded.get(condition.fact, frozenset())):
+            if not holds_for_any(condition, concluded.get(condition.fact, ())):
                 return False
         elif not holds(condition, findings.get(condition.finding)):
             return False
@@ -138,7 +140,7 @@ class _CompiledRule:
     """A rule with its finding conditions as answer tests and its fact conditions split by
     whether they match a concluded fact (positive) or its absence (negative)."""
 
-    __slots__ = ("rule", "id", "position", "findings", "facts", "fact_tests", "concludes")
+    __slots__ = ("rule", "id", "position", "findings", "facts", "positive_facts", "concludes")
 
     def __init__(self, rule: Rule, position: int) -> None:
         self.rule = rule
@@ -148,38 +150,35 @@ class _CompiledRule:
             (c.finding, answer_test(c)) for c in rule.when if c.finding is not None
         )
         self.facts = tuple(c for c in rule.when if c.fact is not None)
-        self.fact_tests = tuple(
-            (c.fact, c.is_not or (), c.known_answers, c.accepts_unknown) for c in self.facts
+        self.positive_facts = tuple(
+            (c.fact, c.known_answers) for c in self.facts if c.is_ is not None and c.known_answers
         )
         self.concludes = tuple(rule.concludes.items())
 
     def matches(self, findings: Mapping[str, Any]) -> bool:
+        """Whether the finding conditions hold."""
         for key, test in self.findings:  # noqa: SIM110 (a loop beats all() here)
             if not test(findings.get(key)):
                 return False
         return True
 
-    def fact_matches(self, concluded: Mapping[str, dict[str, int]]) -> list[tuple[int, ...]]:
-        """The combinations of concluded facts (their numbers) this rule fires for; empty if
-        a fact condition fails. A condition met by a fact's absence adds no fact."""
-        choices: list[list[int]] = []
-        for name, refused, accepted, accepts_unknown in self.fact_tests:
+    def holds(self, findings: Mapping[str, Any], concluded: Mapping[str, Any]) -> bool:
+        """Whether every condition holds; `concluded` maps a fact to its values."""
+        return self.matches(findings) and all(
+            holds_for_any(c, concluded.get(c.fact, ())) for c in self.facts
+        )
+
+    def fact_combinations(self, concluded: Mapping[str, dict[str, int]]) -> list[tuple[int, ...]]:
+        """The combinations of concluded facts (their numbers) this rule fires for, once its
+        conditions are known to hold. A condition met by a fact's absence adds no fact;
+        experta tests the alternatives of "is … or unknown" as separate patterns, so with
+        the fact concluded only its known answers match."""
+        choices = []
+        for name, accepted in self.positive_facts:
             values = concluded.get(name)
-            if not values:
-                if accepted and not accepts_unknown:
-                    return []
-                continue
-            if refused:
-                if any(v in values for v in refused):
-                    return []
-                continue
-            matching = [values[v] for v in accepted if v in values]
-            if not matching:
-                return []
-            # experta tests the alternatives of "is … or unknown" as separate patterns; with
-            # the fact concluded, only the known answers can match.
-            choices.append(sorted(matching))
-        return list(product(*choices)) if choices else [()]
+            if values:
+                choices.append(sorted(values[v] for v in accepted if v in values))
+        return list(product(*choices))
 
 
 class Evaluator:
@@ -210,14 +209,14 @@ class Evaluator:
         next_fact = CASE_FACT + 1
         fired: list[str] = []
         for matcher, tests_facts in self._strata:
-            matching = matcher(answers.get)
+            matching = matcher(answers.get, concluded.get)
             if tests_facts:
                 activations = []
                 for rule in matching:
-                    if not rule.facts:
+                    if not rule.positive_facts:
                         activations.append(((CASE_FACT,), -rule.position, rule))
                         continue
-                    for combination in rule.fact_matches(concluded):
+                    for combination in rule.fact_combinations(concluded):
                         newest_first = (*sorted(combination, reverse=True), CASE_FACT)
                         activations.append((newest_first, -rule.position, rule))
                 # The engine's agenda pops its largest key: newest facts, then earlier rule.
@@ -251,9 +250,7 @@ class Evaluator:
             touched = {r.id: r for s in pending for r in self._testing.get(s, ())}
             pending = set()
             for rule in touched.values():
-                now_holds = rule.matches(answers) and all(
-                    holds_for_any(c, concluded.get(c.fact, frozenset())) for c in rule.facts
-                )
+                now_holds = rule.holds(answers, concluded)
                 if now_holds != (rule.id in now):
                     (now.add if now_holds else now.discard)(rule.id)
                     pending.update(f"fact.{name}" for name, _ in rule.concludes)
@@ -262,31 +259,49 @@ class Evaluator:
         raise KnowledgeError("re-evaluating the rules did not settle (a cycle through facts?)")
 
 
-def _compile_matcher(rules: list[_CompiledRule]) -> Callable[[Callable], list[_CompiledRule]]:
-    """One function that returns, in knowledge-base order, the rules whose finding
-    conditions hold: each answer read once, each condition one comparison.
+def _compile_matcher(
+    rules: list[_CompiledRule],
+) -> Callable[[Callable, Callable], list[_CompiledRule]]:
+    """One function that returns, in knowledge-base order, the rules of a stratum whose
+    conditions hold: each answer and each concluded fact read once, each condition one or
+    two comparisons.
 
-    The generated source holds only names made here (v0, r0, t0); every answer, key and
-    threshold from the knowledge base is a value in the function's namespace, never text.
+    The generated source holds only names made here (v0, f0, r0, t0_0); every answer, key,
+    fact name and threshold from the knowledge base is a value in the function's namespace,
+    never text, so no knowledge-base content is ever compiled as code.
     """
     namespace: dict[str, Any] = {}
-    keys: dict[str, str] = {}
+    subjects: dict[tuple[str, str], str] = {}
     lines: list[str] = []
+
+    def variable(kind: str, subject: str) -> str:
+        if (kind, subject) not in subjects:
+            name = f"{kind}{len(subjects)}"
+            subjects[kind, subject] = name
+            namespace[f"k{name}"] = subject
+        return subjects[kind, subject]
+
     for number, rule in enumerate(rules):
         namespace[f"r{number}"] = rule
         tests = []
-        for index, condition in enumerate(c for c in rule.rule.when if c.finding is not None):
-            if condition.finding not in keys:
-                keys[condition.finding] = f"v{len(keys)}"
-                namespace[f"k{len(keys) - 1}"] = condition.finding
-            tests.append(
-                _test_source(condition, keys[condition.finding], f"t{number}_{index}", namespace)
-            )
+        for index, condition in enumerate(rule.rule.when):
+            name = f"t{number}_{index}"
+            if condition.finding is not None:
+                tests.append(
+                    _test_source(condition, variable("v", condition.finding), name, namespace)
+                )
+            else:
+                tests.append(
+                    _fact_source(condition, variable("f", condition.fact), name, namespace)
+                )
         lines.append(f"    if {' and '.join(tests) or 'True'}: out(r{number})")
-    header = [f"    {variable} = get(k{variable[1:]})" for variable in keys.values()]
+    header = [
+        f"    {name} = {'get' if kind == 'v' else 'fact'}(k{name})"
+        for (kind, _), name in subjects.items()
+    ]
     source = "\n".join(
         [
-            "def match(get):",
+            "def match(get, fact):",
             "    found = []",
             "    out = found.append",
             *header,
@@ -298,9 +313,30 @@ def _compile_matcher(rules: list[_CompiledRule]) -> Callable[[Callable], list[_C
     return namespace["match"]
 
 
+def _fact_source(condition: Condition, variable: str, name: str, namespace: dict[str, Any]) -> str:
+    """The source of one fact test on `variable`: the concluded values of that fact (a mapping
+    value -> fact number), or None when no rule concluded it."""
+    if condition.is_not is not None:
+        namespace[name] = frozenset(condition.is_not)
+        return f"not ({variable} and not {name}.isdisjoint({variable}))"
+    known = condition.known_answers
+    namespace[name] = frozenset(known)
+    if not known:
+        return f"not {variable}"
+    found = f"not {name}.isdisjoint({variable})"
+    if condition.accepts_unknown:
+        return f"(not {variable} or {found})"
+    return f"({variable} is not None and {found})"
+
+
 def _test_source(condition: Condition, variable: str, name: str, namespace: dict[str, Any]) -> str:
     """The source of one finding test on `variable` (None when unanswered); its constants
     go into `namespace` under names starting with `name`."""
+    if condition.finding in MULTIPLE_FINDINGS or condition.is_numeric:
+        # Several answers (a tuple) or a number to read out of a measurement: the test as a
+        # function, rarer and slower than the comparisons below.
+        namespace[name] = answer_test(condition)
+        return f"{name}({variable})"
     if condition.is_ is not None:
         accepted = set(condition.known_answers) | ({None} if condition.accepts_unknown else set())
         if len(accepted) == 1:
@@ -311,14 +347,7 @@ def _test_source(condition: Condition, variable: str, name: str, namespace: dict
     if condition.is_not is not None:
         namespace[name] = frozenset(condition.is_not)
         return f"({variable} is not None and {variable} not in {name})"
-    parts = [f"{variable} is not None"]
-    if condition.at_least is not None:
-        namespace[f"{name}_low"] = condition.at_least
-        parts.append(f"{variable} >= {name}_low")
-    if condition.below is not None:
-        namespace[f"{name}_high"] = condition.below
-        parts.append(f"{variable} < {name}_high")
-    return f"({' and '.join(parts)})"
+    raise KnowledgeError(f"no compiled test for condition {condition.describe()}")
 
 
 def _answers(findings: Mapping[str, Any]) -> Mapping[str, Any]:

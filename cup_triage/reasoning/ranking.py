@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from operator import add
 
 from .knowledge import KnowledgeBase, Rule
 
@@ -50,13 +51,13 @@ class Ranker:
         return [rule_id for rule_id in evidence if rule_id not in superseded], superseded
 
     def log_scores(self, counted: Iterable[str]) -> list[float]:
-        scores = list(self.log_prior)
+        scores = self.log_prior
         # Added in knowledge-base order, not firing order: floating-point sums depend on their
         # order, and the posteriors must not depend on how the engine's agenda broke ties.
+        # (map adds primary by primary, in the same order as a loop would, only faster.)
         for rule_id in sorted(counted, key=self._order.__getitem__):
-            for index, value in enumerate(self._log_lr[rule_id]):
-                scores[index] += value
-        return scores
+            scores = map(add, scores, self._log_lr[rule_id])
+        return list(scores)
 
     def posteriors(self, counted: Iterable[str]) -> list[float]:
         return normalise(self.log_scores(counted))
