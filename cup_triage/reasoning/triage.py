@@ -135,7 +135,7 @@ class Triage:
             else (),
             subsets=tuple(
                 _unique(
-                    self._subset(r, evaluation.findings, candidates[0].primary)
+                    self._subset(r, evaluation.findings, self.ranker.primaries[order[0]])
                     for r in rules
                     if r.subset
                 )
