@@ -45,6 +45,7 @@ class Kind(StrEnum):
     HISTOLOGY = "histology"
     IMMUNOHISTOCHEMISTRY = "immunohistochemistry"
     SERUM_MARKER = "serum_marker"
+    MOLECULAR = "molecular"
     FAVOURABLE_SUBSET = "favourable_subset"
     PRIOR_CANCER = "prior_cancer"
     RED_FLAG = "red_flag"
