@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -14,9 +17,35 @@ from ..io.batch import score_to_file
 from ..io.load import iter_cases
 from ..io.partial import partial_path
 from ..io.render import to_json
-from ..reasoning.errors import InputError
+from ..reasoning.errors import InputError, TryAgainError
 from ..reasoning.triage import ENGINES, EVALUATOR, Triage
 from .common import Context, json_option, pass_context
+
+TERMINATED = 143
+"""Exit code after SIGTERM, as a shell reports a process ended by it (128 + 15)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or `kill`), handled like Ctrl-C: the partial output is kept."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[list[bool]]:
+    received: list[bool] = []
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(True)
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding program): leave SIGTERM alone
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command()
@@ -75,37 +104,34 @@ def score(
     batch ends. A bad case is an error row and every other case is still scored; exit code 1
     if any case failed. Cases with `confirmed_primary` give top-1 and top-3 accuracy.
     """
-    if output.resolve() in {path.resolve() for path in paths}:
-        raise InputError("the output would overwrite an input file", file=str(output))
+    inputs = _input_files(paths, output)
     if resume and not partial_path(output).is_file():
         click.echo(
             f"nothing to resume ({partial_path(output)} does not exist): scoring every case",
             err=True,
         )
-    loaded = iter_cases(paths, ctx.kb.vocabulary)
+    # Never read this run's output, or its partial output, as one of its inputs.
+    loaded = iter_cases(paths, ctx.kb.vocabulary, skip=[output, partial_path(output)])
     show_progress = sys.stderr.isatty() and not as_json
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("scoring"),
-        BarColumn(),
-        TextColumn("{task.completed} cases"),
-        TimeElapsedColumn(),
-        disable=not show_progress,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("score", total=None)
-        started = time.perf_counter()
-        summary = score_to_file(
-            loaded,
-            Triage(ctx.kb, fired_by=engine),
-            output,
-            top_k,
-            resume=resume,
-            strict=ctx.debug,
-            jobs=jobs,
-            on_row=lambda row: progress.advance(task),
-        )
-        seconds = time.perf_counter() - started
+    with _sigterm_as_interrupt() as terminated:
+        try:
+            try:
+                summary, seconds = _run(
+                    ctx, loaded, output, top_k, resume, jobs, engine, show_progress, inputs
+                )
+            except TryAgainError:
+                if terminated:  # the workers died of the same SIGTERM first
+                    raise Terminated() from None
+                raise
+        except Terminated:
+            click.echo(
+                f"\nterminated: the rows scored so far are in {partial_path(output)}; "
+                "run the same command with --resume to continue",
+                err=True,
+            )
+            sys.exit(TERMINATED)
+    if summary.resume_note:
+        click.echo(f"resume: {summary.resume_note}; scored again from there", err=True)
     throughput = {
         "seconds": round(seconds, 3),
         "jobs": jobs,
@@ -139,3 +165,52 @@ def score(
         click.echo(line)
     if summary.failed:
         sys.exit(1)
+
+
+def _input_files(paths: tuple[Path, ...], output: Path) -> list[os.stat_result]:
+    """The status of every input named as a file; the output must be none of them (not by
+    name, not through a link, not as a hard link)."""
+    found = []
+    for path in paths:
+        try:
+            status = path.stat()
+        except OSError:
+            continue  # reported as an error row by the loader
+        if path.resolve() == output.resolve() or _same(status, output):
+            raise InputError("the output would overwrite an input file", file=str(output))
+        found.append(status)
+    return found
+
+
+def _same(status: os.stat_result, path: Path) -> bool:
+    try:
+        other = path.stat()
+    except OSError:
+        return False
+    return (status.st_dev, status.st_ino) == (other.st_dev, other.st_ino)
+
+
+def _run(ctx, loaded, output, top_k, resume, jobs, engine, show_progress, inputs):
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("scoring"),
+        BarColumn(),
+        TextColumn("{task.completed} cases"),
+        TimeElapsedColumn(),
+        disable=not show_progress,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("score", total=None)
+        started = time.perf_counter()
+        summary = score_to_file(
+            loaded,
+            Triage(ctx.kb, fired_by=engine),
+            output,
+            top_k,
+            resume=resume,
+            strict=ctx.debug,
+            jobs=jobs,
+            on_row=lambda row: progress.advance(task),
+            inputs=inputs,
+        )
+        return summary, time.perf_counter() - started

@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
-import tempfile
+import signal
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import yaml
 
 from ..reasoning.case import Case
-from ..reasoning.errors import CaseError, CupTriageError, InputError, one_line
+from ..reasoning.errors import CaseError, CupTriageError, TryAgainError, one_line, same_id
 from ..reasoning.knowledge import KnowledgeBase
 from ..reasoning.triage import Triage
 from ..reasoning.vocabulary import Vocabulary
+from .files import atomic_output
 from .load import LoadedCase
-from .partial import resumable_output, row_format
-from .render import score_row
+from .partial import DIGEST, Resumed, resumable_output, row_format
+from .render import score_row, to_json
 
 FAILURES_KEPT = 50
 """Failure lines kept for the summary; every failure is an error row in the output."""
@@ -41,6 +46,8 @@ class BatchSummary:
     top1_hits: int = 0
     top3_hits: int = 0
     resumed: int = 0
+    resume_note: str | None = None
+    """Why rows of the interrupted run were scored again (None when all were kept)."""
 
     @property
     def top1_accuracy(self) -> float | None:
@@ -82,12 +89,46 @@ class BatchSummary:
 @dataclass(frozen=True)
 class _Task:
     """One case on its way to a row: a row already known (read back, or an error), or a
-    case still to score."""
+    case still to score. `key` binds the row to the case as read, the knowledge base and the
+    options (see `row_digest`)."""
 
     row: dict[str, Any] | None = None
     case: Case | None = None
     file: str = ""
     resumed: bool = False
+    key: str = ""
+
+
+ROW_DIGEST_VERSION = "cup-triage row 1"
+
+
+def input_key(case: Case | None, file: str, triage: Triage, top_k: int) -> str:
+    """What a row depends on besides its content: the case as read (every field, notes too),
+    its file, the knowledge base's hash and the options."""
+    payload = {
+        "case": case.model_dump(mode="python") if case is not None else None,
+        "file": file,
+        "kb": triage.stamp.hash,
+        "top_k": top_k,
+        "version": ROW_DIGEST_VERSION,
+    }
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _comparable(row: dict[str, Any]) -> dict[str, str]:
+    """A row as text, whichever format it was read back from (CSV reads every value as text
+    and has every column; JSON keeps numbers and omits empty columns)."""
+    return {k: str(v) for k, v in row.items() if k != DIGEST and v not in ("", None)}
+
+
+def row_digest(row: dict[str, Any], key: str) -> str:
+    """The digest written with a row: its content and its `input_key`. A row read back by
+    --resume is kept only if the digest still matches, so a case edited since, another
+    knowledge base or --top-k, or a hand-edited row is scored again. (A plain hash, not a
+    signature: it catches changes, not someone who recomputes it on purpose.)"""
+    text = key + "\n" + to_json(_comparable(row))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def score_rows(
@@ -96,19 +137,21 @@ def score_rows(
     top_k: int,
     summary: BatchSummary,
     *,
-    done: Iterable[dict[str, Any]] = (),
+    done: Resumed | None = None,
     strict: bool = False,
     jobs: int = 1,
 ) -> Iterator[dict[str, Any]]:
     """One row per case, in input order; a bad case becomes an error row, never a stop.
 
-    `done` holds the rows an interrupted run already wrote for the first cases: those cases
-    are checked against them and counted, but neither scored again nor yielded. With
-    `strict`, an unexpected exception while scoring propagates (for --debug) instead of
-    becoming an error row. `jobs` > 1 scores in that many worker processes; the rows still
-    come in input order, so the output is the same bytes whatever the number of jobs.
+    `done` holds the rows an interrupted run already wrote for the first cases: while they
+    are the rows this run would write, they are counted but neither scored again nor
+    yielded; from the first that is not, `done.reject()` cuts it and the rest from the file
+    and every later case is scored. With `strict`, an unexpected exception while scoring
+    propagates (for --debug) instead of becoming an error row. `jobs` > 1 scores in that
+    many worker processes; the rows still come in input order, so the output is the same
+    bytes whatever the number of jobs.
     """
-    tasks = _tasks(loaded, triage, top_k, summary, iter(done))
+    tasks = _tasks(loaded, triage, top_k, summary, done)
     # Starting workers costs about a second each (import, compile the engine): only a batch
     # longer than a few chunks is worth it, so the first ones decide.
     first = list(islice(tasks, WORKERS_WORTH_IT))
@@ -116,10 +159,15 @@ def score_rows(
         rows = _rows_in_workers(chain(first, tasks), triage, top_k, strict, jobs)
     else:
         rows = ((task, _row(task, triage, top_k, strict)) for task in chain(first, tasks))
-    for task, row in rows:
-        summary.count(row)
-        if not task.resumed:
-            yield row
+    # Closed here, whatever stops the batch (a full disk, Ctrl-C): a worker pool left to the
+    # garbage collector would be shut down from whichever thread collects it.
+    with closing(rows):
+        for task, row in rows:
+            if not task.resumed and DIGEST not in row:
+                row = {**row, DIGEST: row_digest(row, task.key)}
+            summary.count(row)
+            if not task.resumed:
+                yield row
 
 
 def _tasks(
@@ -127,36 +175,67 @@ def _tasks(
     triage: Triage,
     top_k: int,
     summary: BatchSummary,
-    done: Iterator[dict[str, Any]],
+    done: Resumed | None,
 ) -> Iterator[_Task]:
     """Checks that need the whole stream in order (duplicate ids, resumed rows) stay here, in
     the main process; only the scoring itself may go to workers."""
-    seen: dict[str, str] = {}
-    for position, item in enumerate(loaded, 1):
+    seen: dict[str, tuple[str, str]] = {}
+    previous_rows = iter(done) if done is not None else iter(())
+    resuming = done is not None
+    for item in loaded:
         error = item.error
-        if error is None and item.case.id in seen:
-            error = CaseError(
-                f"duplicate case id (first in {seen[item.case.id]})",
-                file=item.file,
-                case=item.case.id,
-                field="id",
-            )
-        previous = next(done, None)
-        if previous is not None:
-            _check_resumed(previous, item, error, position, triage, top_k)
-            summary.resumed += 1
-            yield _Task(row=previous, resumed=True)
-        elif error is None:
-            yield _Task(case=item.case, file=item.file)
-        else:
-            yield _Task(row=_error_row(item, error))
         if error is None:
-            seen[item.case.id] = item.file
-    if next(done, None) is not None:
-        raise InputError(
-            "the interrupted run has more rows than the input has cases",
-            hint="the input changed; run again without --resume",
+            first = seen.get(same_id(item.case.id))
+            if first is not None:
+                alike = (
+                    ""
+                    if first[0] == item.case.id
+                    else f": the same as {one_line(first[0])!r} once width, case and spaces "
+                    "are ignored"
+                )
+                error = CaseError(
+                    f"duplicate case id{alike} (first in {first[1]})",
+                    file=item.file,
+                    case=item.case.id,
+                    field="id",
+                )
+        key = input_key(item.case if error is None else None, item.file, triage, top_k)
+        fresh = None if error is None else _error_row(item, error, key)
+        if resuming:
+            previous = next(previous_rows, None)
+            if previous is not None and _still_holds(previous, fresh, key):
+                summary.resumed += 1
+                yield _Task(row=previous, resumed=True)
+            else:
+                resuming = False
+                if previous is not None:
+                    done.reject(f"{_named(item)} changed since the interrupted run")
+        if not resuming or previous is None:
+            yield (
+                _Task(row=fresh)
+                if fresh is not None
+                else _Task(case=item.case, file=item.file, key=key)
+            )
+        if error is None:
+            seen[same_id(item.case.id)] = (item.case.id, item.file)
+    if resuming and next(previous_rows, None) is not None:
+        done.reject("the interrupted run has more rows than the input has cases")
+
+
+def _named(item: LoadedCase) -> str:
+    return f"case {one_line(item.case_id or '?')} of {one_line(item.file)}"
+
+
+def _still_holds(previous: dict[str, Any], fresh: dict[str, Any] | None, key: str) -> bool:
+    """Whether a row read back is the row this run would write: an error row must be the
+    error this run finds (so a fixed case is scored), a scored row must match its digest."""
+    if fresh is not None:
+        return _comparable(previous) == _comparable(fresh) and str(previous.get(DIGEST, "")) == str(
+            fresh[DIGEST]
         )
+    return previous.get("status") == "ok" and str(previous.get(DIGEST, "")) == row_digest(
+        previous, key
+    )
 
 
 def _row(task: _Task, triage: Triage, top_k: int, strict: bool) -> dict[str, Any]:
@@ -175,9 +254,40 @@ WORKERS_WORTH_IT = 8 * CHUNK
 _worker_triage: Triage | None = None
 
 
-def _start_worker(kb: KnowledgeBase, fired_by: str) -> None:
+def _start_worker(kb: KnowledgeBase, fired_by: str, parent: int) -> None:
     global _worker_triage
+    _die_with(parent)
+    # Ctrl-C reaches the whole process group: the parent stops the batch and keeps the
+    # partial output; a worker that also raised KeyboardInterrupt would only print a
+    # traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_triage = Triage(kb, fired_by)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when the parent ends, however it ends (SIGKILL included): a worker
+    blocked on the task queue would otherwise wait forever, and keep the resource tracker
+    alive with it. Linux delivers a signal on the parent's death; elsewhere a thread polls."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        armed = False
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        threading.Event().wait(1.0)
+    os._exit(1)
 
 
 def _score_chunk(cases: list[tuple[Case, str]], top_k: int, strict: bool) -> list[dict[str, Any]]:
@@ -191,7 +301,10 @@ def _rows_in_workers(
     # spawn, not fork: the progress bar runs a thread, and forking a threaded process can hang.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_start_worker, initargs=(triage.kb, triage.fired_by)
+        jobs,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(triage.kb, triage.fired_by, os.getpid()),
     ) as pool:
         pending: deque = deque()
         try:
@@ -202,6 +315,13 @@ def _rows_in_workers(
                     yield from _merged(*pending.popleft())
             while pending:
                 yield from _merged(*pending.popleft())
+        except BrokenProcessPool as exc:
+            raise TryAgainError(
+                "a worker process died while scoring (killed by the system, perhaps for "
+                "lack of memory)",
+                hint="the rows scored so far are kept: run again with --resume, "
+                "perhaps with fewer --jobs",
+            ) from exc
         finally:
             pool.shutdown(cancel_futures=True)
 
@@ -240,48 +360,14 @@ def _scored(case: Case, file: str, triage: Triage, top_k: int, strict: bool) -> 
     return {**score_row(assessment, top_k), "file": one_line(file)}
 
 
-def _error_row(item: LoadedCase, error: CupTriageError) -> dict[str, Any]:
-    return {
+def _error_row(item: LoadedCase, error: CupTriageError, key: str) -> dict[str, Any]:
+    row = {
         "case_id": one_line(item.case_id or ""),
         "status": "error",
         "error": str(error),
         "file": one_line(item.file),
     }
-
-
-def _check_resumed(
-    row: dict[str, Any],
-    item: LoadedCase,
-    error: CupTriageError | None,
-    position: int,
-    triage: Triage,
-    top_k: int,
-) -> None:
-    """A row read back must be the row this run would write for the same case: same case,
-    same file, still valid, same knowledge base, same number of primaries."""
-    problem = None
-    if (str(row.get("case_id", "")), str(row.get("file", ""))) != (
-        one_line(item.case_id or ""),
-        one_line(item.file),
-    ):
-        problem = (
-            f"row {position} is case {row.get('case_id')!r} of {row.get('file')}, "
-            f"the input has case {item.case_id!r} of {item.file} there"
-        )
-    elif row.get("status") == "ok" and error is not None:
-        problem = f"row {position} was scored, but case {item.case_id!r} is now invalid"
-    elif row.get("status") == "ok" and row.get("kb_hash") != triage.stamp.hash:
-        problem = (
-            f"row {position} was scored with knowledge base {row.get('kb_hash')}, "
-            f"this run uses {triage.stamp.hash}"
-        )
-    elif row.get("status") == "ok" and (f"top{top_k}" not in row or f"top{top_k + 1}" in row):
-        problem = f"row {position} was written with another --top-k"
-    if problem:
-        raise InputError(
-            f"cannot resume: {problem}",
-            hint="the input or the options changed; run again without --resume",
-        )
+    return {**row, DIGEST: row_digest(row, key)}
 
 
 def score_to_file(
@@ -294,6 +380,7 @@ def score_to_file(
     strict: bool = False,
     jobs: int = 1,
     on_row: Callable[[dict[str, Any]], None] = lambda row: None,
+    inputs: Iterable[os.stat_result] = (),
 ) -> BatchSummary:
     """Score a stream of cases into OUT (.jsonl/.json or .csv), one case in memory at a time.
 
@@ -302,35 +389,15 @@ def score_to_file(
     """
     form = row_format(output, top_k)
     summary = BatchSummary()
-    with resumable_output(output, form, resume=resume) as sink:
+    with resumable_output(output, form, resume=resume, inputs=list(inputs)) as sink:
         rows = score_rows(loaded, triage, top_k, summary, done=sink.done, strict=strict, jobs=jobs)
-        for row in rows:
-            sink.write(row)
-            on_row(row)
+        with closing(rows):
+            for row in rows:
+                sink.write(row)
+                on_row(row)
+        if sink.done is not None:
+            summary.resume_note = sink.done.note
     return summary
-
-
-@contextmanager
-def atomic_output(output: Path) -> Iterator[TextIO]:
-    """A text file that appears at `output` whole or not at all (written aside, then renamed)."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    # Closed by the with-block below; its name must outlive it for the rename.
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
-        "w",
-        encoding="utf-8",
-        newline="",
-        dir=output.parent,
-        prefix=f".{output.name}.",
-        suffix=".part",
-        delete=False,
-    )
-    try:
-        with handle:
-            yield handle
-        os.replace(handle.name, output)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
 
 
 def write_case_file(case: Case, vocabulary: Vocabulary, output: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -143,6 +144,33 @@ class _BoundedLoader(_EventParser, SafeConstructor, Resolver):
                 event,
             )
 
+    def construct_yaml_int(self, node: ScalarNode) -> int:
+        # YAML 1.1 reads 010 as 8, 0x1F as 31, 1_000 as 1000 and 1:30 as 90: an id written
+        # that way would silently change, and a real "8" later would be a false duplicate.
+        text = node.value.strip()
+        value = super().construct_yaml_int(node)
+        if not _PLAIN_INT.fullmatch(text):
+            raise _Ambiguous(
+                f"{text!r} is read by YAML as the number {value} ({_int_form(text)}): "
+                "quote it if it is text such as an id, or write the number plainly",
+                node.start_mark,
+            )
+        return value
+
+    def construct_yaml_float(self, node: ScalarNode) -> float:
+        text = node.value.strip()
+        if ":" in text or "_" in text:
+            raise _Ambiguous(
+                f"{text!r} is read by YAML as the number {super().construct_yaml_float(node)}: "
+                "quote it if it is text, or write the number plainly",
+                node.start_mark,
+            )
+        return super().construct_yaml_float(node)
+
+    def construct_text_timestamp(self, node: ScalarNode) -> str:
+        # No case or rules field is a date: a date-like id or note stays exactly as written.
+        return node.value
+
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, Node] = {}
         for key_node, _ in node.value:
@@ -165,6 +193,37 @@ class _BoundedLoader(_EventParser, SafeConstructor, Resolver):
                 )
             seen[key] = key_node
         return super().construct_mapping(node, deep=deep)
+
+
+_BoundedLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", _BoundedLoader.construct_text_timestamp
+)
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+_BoundedLoader.add_constructor("tag:yaml.org,2002:float", _BoundedLoader.construct_yaml_float)
+
+_PLAIN_INT = re.compile(r"0|-?[1-9][0-9]*")
+
+
+def _int_form(text: str) -> str:
+    if ":" in text:
+        return "base 60"
+    if "_" in text:
+        return "underscores are dropped"
+    digits = text.lstrip("+-")
+    if digits.startswith(("0x", "0X")):
+        return "hexadecimal"
+    if digits.startswith(("0b", "0B")):
+        return "binary"
+    if digits.startswith("0") and len(digits) > 1:
+        return "a leading 0 means octal"
+    return "the sign is dropped"
+
+
+class _Ambiguous(yaml.constructor.ConstructorError):
+    """A plain value YAML would silently turn into another one: refused, with a hint."""
+
+    def __init__(self, message: str, mark: Any) -> None:
+        super().__init__(None, None, message, mark)
 
 
 def yaml_records(
@@ -237,6 +296,8 @@ def _constructed(loader: _BoundedLoader, node: Node, index: int | None) -> Recor
 def _yaml_error(exc: yaml.YAMLError, index: int | None) -> InputError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if isinstance(exc, _Ambiguous):
+        return InputError(problem, case=_item(index), line=mark.line + 1 if mark else None)
     if isinstance(exc, yaml.reader.ReaderError):
         code = exc.character if isinstance(exc.character, int) else ord(exc.character)
         problem = f"character U+{code:04X} is not allowed in YAML"
@@ -266,14 +327,39 @@ def json_records(
     """The records of a JSON text: each item of a top-level array as soon as it is decoded
     (with `split_list`), or the one value. A syntax error ends the text. JSON has no
     aliases, so the text's size bounds its values and `limit` is not needed."""
+    refused: list[str] = []
+    decoder = _StrictDecoder(refused)
     try:
-        yield from _json_items(json.JSONDecoder(), text, split_list)
+        yield from _json_items(decoder, text, split_list)
     except _Stop as stop:
         yield stop.error
 
 
+class _StrictDecoder(json.JSONDecoder):
+    """JSON with what the case format refuses noted (not raised, so that the item's end is
+    known and the next item is still read): a key given twice, which json would silently
+    resolve to the last, as YAML refuses it; NaN and Infinity, which are not JSON."""
+
+    def __init__(self, refused: list[str]) -> None:
+        super().__init__(object_pairs_hook=self._unique_keys, parse_constant=self._constant)
+        self.refused = refused
+
+    def _unique_keys(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        mapping: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in mapping and not self.refused:
+                self.refused.append(f"duplicate key {key!r}")
+            mapping[key] = value
+        return mapping
+
+    def _constant(self, name: str) -> Any:
+        if not self.refused:
+            self.refused.append(f"{name} is not a JSON number")
+        return None
+
+
 def _json_items(
-    decoder: json.JSONDecoder, text: str, split_list: bool
+    decoder: _StrictDecoder, text: str, split_list: bool
 ) -> Iterator[Record | InputError]:
     position = _SPACE.match(text).end()
     if position == len(text):
@@ -282,7 +368,7 @@ def _json_items(
     if not split_list or text[position] != "[":
         value, end = _decoded(decoder, text, position, None)
         _expect_end(text, end)
-        yield _json_record(value, None, text, position)
+        yield _json_record(value, None, text, position, decoder.refused)
         return
     position = _SPACE.match(text, position + 1).end()
     if text.startswith("]", position):
@@ -292,7 +378,7 @@ def _json_items(
     while True:
         index += 1
         value, end = _decoded(decoder, text, position, index)
-        yield _json_record(value, index, text, position)
+        yield _json_record(value, index, text, position, decoder.refused)
         position = _SPACE.match(text, end).end()
         if text.startswith(",", position):
             position = _SPACE.match(text, position + 1).end()
@@ -306,7 +392,7 @@ def _json_items(
 
 
 def _decoded(
-    decoder: json.JSONDecoder, text: str, position: int, index: int | None
+    decoder: _StrictDecoder, text: str, position: int, index: int | None
 ) -> tuple[Any, int]:
     try:
         return decoder.raw_decode(text, position)
@@ -327,8 +413,14 @@ def _expect_end(text: str, position: int) -> None:
         raise _Stop(_json_error("extra data after the value", text, position, None))
 
 
-def _json_record(value: Any, index: int | None, text: str, start: int) -> Record | InputError:
+def _json_record(
+    value: Any, index: int | None, text: str, start: int, refused: list[str]
+) -> Record | InputError:
     line = text.count("\n", 0, start) + 1
+    if refused:
+        problem = refused.pop()
+        refused.clear()
+        return InputError(f"invalid JSON: {problem}", case=_item(index), line=line)
     if _depth(value) > MAX_DEPTH:
         return InputError(f"nested deeper than {MAX_DEPTH} levels", case=_item(index), line=line)
     return Record(value, index, line)
@@ -359,37 +451,153 @@ class Header:
     columns: list[str]
 
 
-def csv_records(lines: Iterable[str]) -> Iterator[Header | Record | InputError]:
+MAX_CSV_ROW = 2**20
+"""Longest CSV row (a registry row is a few hundred characters), one line or several: bounds
+the memory a CSV with no line breaks, or a quoted cell left open, would take."""
+
+# The csv module's own limit (128 kB a cell) would end the reading of the file; rows are
+# bounded here instead, row by row. The limit is the module's, for the whole process.
+csv.field_size_limit(max(csv.field_size_limit(), 2 * MAX_CSV_ROW))
+
+
+class LongLine:
+    """Stands for a physical line longer than `MAX_CSV_ROW`, skipped without being held."""
+
+
+class _RowTooLong(Exception):
+    pass
+
+
+def csv_records(lines: Iterable[str | LongLine]) -> Iterator[Header | Record | InputError]:
     """The rows of a CSV text as they are read: first its `Header`, then one record per row
-    (a mapping column -> cell; blank lines skipped). A row with more or fewer cells than the
-    header is an error naming the row, and the next row is still read."""
-    # strict: a quoted cell left open (a truncated export) is an error, not a silent merge
-    reader = csv.reader(lines, strict=True)
+    (a mapping column -> cell; blank lines skipped). Each problem costs only its row: a row
+    with more or fewer cells than the header, undecodable bytes (read with surrogateescape),
+    a row or line over `MAX_CSV_ROW`, a quote that never closes. Reading goes on from the line
+    after the first line of the bad row, so every other row is still read."""
+    source = iter(lines)
+    numbers = iter(range(1, 2**62))
+    replay: deque[tuple[int, str | LongLine]] = deque()
+    current: list[tuple[int, str | LongLine]] = []
+
+    def feed() -> Iterator[str]:
+        size = 0
+        while True:
+            if replay:
+                item = replay.popleft()
+            else:
+                line = next(source, None)
+                if line is None:
+                    return
+                item = (next(numbers), line)
+            current.append(item)
+            if isinstance(item[1], LongLine):
+                raise _RowTooLong()
+            size += len(item[1])
+            if size > MAX_CSV_ROW:
+                raise _RowTooLong()
+            yield item[1]
+
+    header: list[str] | None = None
+    id_column: int | None = None
     number = 0
-    try:
-        header = next(reader, None)
-        if header is None:
-            yield Record(None)
+    while True:
+        # strict: a quote in the wrong place is an error, not a silent merge of cells
+        reader = csv.reader(feed(), strict=True)
+        try:
+            for cells in reader:
+                row_lines, first = current[:], current[0][0] if current else None
+                current.clear()
+                if not any(cell.strip() for cell in cells):
+                    continue
+                if header is None:
+                    bad = _undecodable(cells)
+                    if bad is not None:
+                        yield InputError(
+                            f"not UTF-8 text (byte 0x{bad:02x})",
+                            line=first,
+                            hint="save the file as UTF-8",
+                        )
+                        return
+                    header = cells
+                    id_column = header.index("id") if "id" in header else None
+                    yield Header(header)
+                    continue
+                number += 1
+                yield _csv_row(cells, header, id_column, number, first, row_lines)
+            if header is None:
+                yield Record(None)
             return
-        yield Header(header)
-        id_column = header.index("id") if "id" in header else None
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
+        except (csv.Error, _RowTooLong) as exc:
+            row_lines = current[:]
+            current.clear()
+            first = row_lines[0][0] if row_lines else None
+            if isinstance(exc, _RowTooLong):
+                long = isinstance(row_lines[-1][1], LongLine)
+                at = f"line {row_lines[-1][0]}" if long else "the row"
+                message = f"{at} is longer than {MAX_CSV_ROW // 2**20} MB"
+                if len(row_lines) > 1 and not long:
+                    message += " (a quoted cell left open?)"
+            else:
+                message = f"invalid CSV: {exc}".replace(
+                    "unexpected end of data", "a quoted cell is never closed (a truncated export?)"
+                )
+            if header is None:
+                yield InputError(message, line=first)
+                return
             number += 1
-            if len(row) == len(header):
-                yield Record(dict(zip(header, row, strict=True)), number, reader.line_num, row=True)
-                continue
-            named = id_column is not None and id_column < len(row) and row[id_column].strip()
             yield InputError(
-                f"row {number} has {len(row)} cells, the header has {len(header)} columns",
-                case=row[id_column].strip() if named else f"row {number}",
-                line=reader.line_num,
+                message,
+                case=f"row {number}",
+                line=first,
+                hint="a CSV export has one short line per case"
+                if isinstance(exc, _RowTooLong)
+                else None,
             )
-    except csv.Error as exc:
-        yield InputError(f"invalid CSV: {exc}", case=f"row {number + 1}", line=reader.line_num)
-    except UnicodeDecodeError as exc:
-        yield InputError(
-            f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} after line {reader.line_num})",
-            hint="save the file as UTF-8",
+            # Read on from the line after the bad row's first line (which is dropped).
+            replay.extendleft(reversed(row_lines[1:]))
+
+
+def _csv_row(
+    cells: list[str],
+    header: list[str],
+    id_column: int | None,
+    number: int,
+    first: int | None,
+    lines: list[tuple[int, str | LongLine]],
+) -> Record | InputError:
+    bad = _undecodable(cells)
+    named = (
+        id_column is not None
+        and id_column < len(cells)
+        and _undecodable([cells[id_column]]) is None
+        and cells[id_column].strip()
+    )
+    case = cells[id_column].strip() if named else f"row {number}"
+    if bad is not None:
+        where = next(
+            (n for n, text in lines if isinstance(text, str) and _undecodable([text])), first
         )
+        return InputError(
+            f"not UTF-8 text (byte 0x{bad:02x})",
+            case=case,
+            line=where,
+            hint="save the file as UTF-8; it may be Latin-1 or Windows-1252",
+        )
+    if len(cells) != len(header):
+        return InputError(
+            f"row {number} has {len(cells)} cells, the header has {len(header)} columns",
+            case=case,
+            line=first,
+        )
+    return Record(dict(zip(header, cells, strict=True)), number, first, row=True)
+
+
+def _undecodable(cells: list[str]) -> int | None:
+    """The first byte that was not UTF-8 (read as a lone surrogate), if any."""
+    for cell in cells:
+        if not cell.isascii():
+            try:
+                cell.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return ord(cell[exc.start]) - 0xDC00
+    return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 
 from ..reasoning.assessment import Assessment
 from ..sessions.teaching import Stage, fired_by_kind
@@ -20,10 +20,22 @@ class StagedAssessment:
     assessment: Assessment
 
 
-def _environment(autoescape: bool) -> Environment:
+def _markdown_text(value: object) -> object:
+    """Markdown passes HTML through: '<', '>' and '&' in a case's text become entities, which
+    a Markdown viewer shows as the characters themselves, never as markup."""
+    if isinstance(value, str):
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value
+
+
+def _environment(html: bool) -> Environment:
+    # Everything in a handout (ids, notes, vignettes) comes from a case file someone else
+    # wrote: the HTML page escapes every value (a name-based select_autoescape never matched
+    # 'handout.html.j2'), the Markdown one escapes the characters that start HTML.
     environment = Environment(
         loader=PackageLoader("cup_triage.io", "templates"),
-        autoescape=select_autoescape(["html"]) if autoescape else False,
+        autoescape=html,
+        finalize=None if html else _markdown_text,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,

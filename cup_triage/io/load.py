@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import codecs
 import importlib.resources
+import io
+import os
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,13 +21,21 @@ from typing import Any, TextIO, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..reasoning.case import LIST_SECTIONS, Case, parse_case
-from ..reasoning.errors import CaseError, CupTriageError, InputError, KnowledgeError
+from ..reasoning.errors import (
+    CaseError,
+    CupTriageError,
+    InputError,
+    KnowledgeError,
+    from_validation,
+)
 from ..reasoning.knowledge import KnowledgeBase, RulesFile
 from ..reasoning.vocabulary import SECTIONS, Vocabulary, VocabularyFile, did_you_mean
-from .formats import Header, Record, csv_records, json_records, yaml_records
+from .files import kind_of, open_regular
+from .formats import MAX_CSV_ROW, Header, LongLine, Record, csv_records, json_records, yaml_records
 
 VOCABULARY_FILE = "vocabulary.yaml"
 CASE_SUFFIXES = (".yaml", ".yml", ".json", ".csv")
+RULES_SUFFIXES = (".yaml", ".yml")
 LIST_SEPARATORS = (";", "|", ",")
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -37,9 +48,8 @@ MAX_DOCUMENT_NODES = 2_000_000
 SNIFF_BYTES = 8192
 """How much of a file is looked at to tell text from binary data."""
 
-MAX_CSV_LINE = 2**20
-"""Longest line of a CSV file (a registry row is a few hundred characters): bounds the
-memory a CSV with no line breaks would take."""
+MAX_CSV_LINE = MAX_CSV_ROW
+"""Longest line (and row) of a CSV file; a longer one costs only its row."""
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -72,19 +82,21 @@ def read_data_file(path: Path) -> Any:
 
 
 def _read_text(path: Path) -> str:
-    """The text of a YAML or JSON file: refused when too big, binary or not UTF-8."""
+    """The text of a YAML or JSON file: refused when not a regular file, too big, binary or
+    not UTF-8."""
     file = str(path)
-    try:
-        size = path.stat().st_size
+    with open_regular(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
         if size > MAX_FILE_BYTES:
             raise InputError(
                 f"file too large: {size / 2**20:.1f} MB, the limit is {MAX_FILE_BYTES // 2**20} MB",
                 file=file,
                 hint="split it into several files, or export the cases as CSV",
             )
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", file=file) from exc
+        try:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or exc}", file=file) from exc
     _refuse_binary(data[:SNIFF_BYTES], file)
     if b"\0" in data:
         raise _not_text(file)
@@ -100,14 +112,14 @@ def _read_text(path: Path) -> str:
         ) from exc
 
 
-def _refuse_binary(sample: bytes, file: str) -> None:
+def _refuse_binary(sample: bytes, file: str, *, any_nul: bool = True) -> None:
     if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         raise InputError("UTF-32 text, not UTF-8", file=file, hint="save the file as UTF-8")
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise InputError("UTF-16 text, not UTF-8", file=file, hint="save the file as UTF-8")
     # Text has no NUL and few control bytes; images, archives, spreadsheets and PDFs have many.
     controls = sum(1 for byte in sample if byte < 32 and byte not in b"\t\n\r\f\v\x1b")
-    if b"\0" in sample or controls > len(sample) // 20:
+    if (any_nul and b"\0" in sample) or controls > len(sample) // 20:
         raise _not_text(file)
 
 
@@ -123,26 +135,7 @@ def _validated(model: type[M], data: Any, file: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise KnowledgeError(
-            f"{first['msg']} (got {first.get('input')!r:.80})".replace("Value error, ", ""),
-            file=file,
-            field=_where(data, first["loc"]) or None,
-            hint=f"{exc.error_count() - 1} more problem(s) in this file"
-            if exc.error_count() > 1
-            else None,
-        ) from exc
-
-
-def _where(data: Any, location: tuple[Any, ...]) -> str:
-    """A schema error's place, by rule id when it is inside a rule ('rule x › when[0].is')."""
-    parts = [f"[{part}]" if isinstance(part, int) else f".{part}" for part in location]
-    if len(location) >= 2 and location[0] == "rules" and isinstance(location[1], int):
-        rules = data.get("rules") if isinstance(data, Mapping) else None
-        rule = rules[location[1]] if isinstance(rules, list) and location[1] < len(rules) else None
-        if isinstance(rule, Mapping) and isinstance(rule.get("id"), str):
-            return f"rule {rule['id']} › " + "".join(parts[2:]).lstrip(".")
-    return "".join(parts).lstrip(".")
+        raise from_validation(exc, KnowledgeError, data, file=file) from exc
 
 
 def load_knowledge_base(rules_dir: Path | None = None) -> KnowledgeBase:
@@ -154,10 +147,26 @@ def load_knowledge_base(rules_dir: Path | None = None) -> KnowledgeBase:
     )
     files = {
         path.name: _validated(RulesFile, _knowledge_file(path), str(path))
-        for path in sorted(folder.glob("*.yaml"))
+        for path in rules_files(folder)
         if path.name != VOCABULARY_FILE
     }
     return KnowledgeBase(vocabulary, files)
+
+
+def rules_files(folder: Path) -> list[Path]:
+    """Every .yaml and .yml file of a rules folder, sorted; hidden files (an editor's lock or
+    backup) are not rules. Each is opened only if it is a regular file (a FIFO would hang)."""
+    try:
+        names = sorted(entry.name for entry in os.scandir(folder))
+    except OSError as exc:
+        raise KnowledgeError(
+            f"cannot read the folder: {exc.strerror or exc}", file=str(folder)
+        ) from exc
+    return [
+        folder / name
+        for name in names
+        if not name.startswith(".") and Path(name).suffix.lower() in RULES_SUFFIXES
+    ]
 
 
 def _knowledge_file(path: Path) -> Any:
@@ -189,25 +198,78 @@ class LoadedCase:
         return self.case.id if self.case else (self.error.case if self.error else None)
 
 
-def case_files(paths: Iterable[Path]) -> Iterator[Path | InputError]:
-    """Expand files and folders (recursively, sorted) into case files; missing paths are errors."""
+def case_files(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Iterator[Path | InputError]:
+    """Expand files and folders (recursively, sorted) into case files; what cannot be read
+    is an error, never silently left out: a missing path, a broken link, a FIFO or device
+    with a case file's name, a folder that cannot be listed, a link to a folder (not followed:
+    it could loop, or lead out of the tree). Files in `skip` (the output) are not inputs."""
+    skipped = {os.path.realpath(path) for path in skip}
     for path in paths:
-        if path.is_dir():
-            yield from sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in CASE_SUFFIXES
+        try:
+            status = path.stat()
+        except OSError as exc:
+            broken = path.is_symlink() and isinstance(exc, FileNotFoundError)
+            yield InputError(
+                "broken symbolic link"
+                if broken
+                else "no such file or folder"
+                if isinstance(exc, FileNotFoundError)
+                else f"cannot read: {exc.strerror or exc}",
+                file=str(path),
             )
-        elif path.is_file():
+            continue
+        if stat.S_ISDIR(status.st_mode):
+            yield from _folder_files(path, skipped)
+        elif not stat.S_ISREG(status.st_mode):
+            yield InputError(f"not a regular file: {kind_of(status.st_mode)}", file=str(path))
+        elif os.path.realpath(path) not in skipped:
             yield path
-        elif path.exists():
-            yield InputError("not a regular file", file=str(path))
-        else:
-            yield InputError("no such file or folder", file=str(path))
 
 
-def iter_cases(paths: Iterable[Path], vocabulary: Vocabulary) -> Iterator[LoadedCase]:
+def _folder_files(folder: Path, skipped: set[str]) -> Iterator[Path | InputError]:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError as exc:
+        yield InputError(f"cannot read the folder: {exc.strerror or exc}", file=str(folder))
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        named = path.suffix.lower() in CASE_SUFFIXES
+        try:
+            status = path.stat()
+        except OSError as exc:
+            if named or entry.is_symlink():
+                problem = (
+                    "broken symbolic link"
+                    if isinstance(exc, FileNotFoundError)
+                    else f"cannot read: {exc.strerror or exc}"
+                )
+                yield InputError(problem, file=str(path))
+            continue
+        if stat.S_ISDIR(status.st_mode):
+            if entry.is_symlink():
+                yield InputError(
+                    "a link to a folder is not followed",
+                    file=str(path),
+                    hint="name the folder it points to on the command line",
+                )
+            else:
+                yield from _folder_files(path, skipped)
+        elif not named:
+            continue
+        elif not stat.S_ISREG(status.st_mode):
+            yield InputError(f"not a regular file: {kind_of(status.st_mode)}", file=str(path))
+        elif os.path.realpath(path) not in skipped:
+            yield path
+
+
+def iter_cases(
+    paths: Iterable[Path], vocabulary: Vocabulary, *, skip: Iterable[Path] = ()
+) -> Iterator[LoadedCase]:
     """Every case under the given paths, in a stable order, one at a time; a bad file or a
-    bad case is an error item and never hides the cases around it."""
-    for item in case_files(paths):
+    bad case is an error item and never hides the cases around it. Files in `skip` (a
+    batch's own output) are never read."""
+    for item in case_files(paths, skip):
         if isinstance(item, InputError):
             yield LoadedCase(file=item.file or "", error=item)
             continue
@@ -266,10 +328,13 @@ def _case_records(path: Path, vocabulary: Vocabulary) -> Iterator[Record | Input
 def _csv_cases(path: Path, vocabulary: Vocabulary) -> Iterator[Record | InputError]:
     """Registry exports: one row per case, a column per field or per finding ('markers.ck7')."""
     try:
-        with path.open("rb") as handle:
-            _refuse_binary(handle.read(SNIFF_BYTES), str(path))
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            for item in csv_records(_bounded_lines(handle)):
+        with open_regular(path) as raw:
+            # One NUL in a long export costs its row (formats.py), not the file.
+            _refuse_binary(raw.read(SNIFF_BYTES), str(path), any_nul=False)
+            raw.seek(0)
+            # surrogateescape: a byte that is not UTF-8 costs its row only (formats.py).
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+            for item in csv_records(_bounded_lines(text)):
                 if isinstance(item, Header):
                     _check_columns(item.columns, vocabulary)
                 elif isinstance(item, Record) and item.data is None:
@@ -284,17 +349,16 @@ def _csv_cases(path: Path, vocabulary: Vocabulary) -> Iterator[Record | InputErr
         yield InputError(f"cannot read: {exc.strerror or exc}", file=str(path))
 
 
-def _bounded_lines(handle: TextIO) -> Iterator[str]:
-    number = 0
+def _bounded_lines(handle: TextIO) -> Iterator[str | LongLine]:
+    """The physical lines of a text; a line longer than the limit is skipped in pieces (never
+    held whole) and stands as a `LongLine`."""
     while line := handle.readline(MAX_CSV_LINE + 1):
-        number += 1
-        if len(line) > MAX_CSV_LINE:
-            raise InputError(
-                f"line longer than {MAX_CSV_LINE // 2**20} MB",
-                line=number,
-                hint="a CSV export has one short line per case",
-            )
-        yield line
+        if len(line) <= MAX_CSV_LINE:
+            yield line
+            continue
+        while line and not line.endswith(("\n", "\r")):
+            line = handle.readline(MAX_CSV_LINE + 1)
+        yield LongLine()
 
 
 CSV_FIELDS = tuple(
@@ -339,7 +403,10 @@ def _csv_case(row: Mapping[str, str]) -> dict[str, Any]:
         elif section in LIST_SECTIONS:
             case[section] = _split_list(value)
         elif section == "age":
-            case[section] = int(value) if value.isascii() and value.isdigit() else value
+            # A short run of digits is a number of years; anything else goes to the model
+            # as text, which refuses it with the value (never int() of 200,000 digits).
+            short = value.isascii() and value.isdigit() and len(value) <= 6
+            case[section] = int(value) if short else value
         else:
             case[section] = value
     return case

@@ -1,10 +1,15 @@
-"""The sidecar OUT.partial: batch rows flushed one line at a time while a batch runs.
+"""The sidecar OUT.partial: batch rows written one line at a time while a batch runs.
 
-An interrupted run (Ctrl-C, a killed job, a full disk) leaves OUT.partial holding whole
-rows plus perhaps one torn last line, and no OUT. `--resume` drops the torn line, reads
-the whole rows back (their cases are not scored again) and appends the rest. When the
+An interrupted run (Ctrl-C, SIGTERM, a killed job, a full disk) leaves OUT.partial holding
+whole rows plus perhaps one torn last line, and no OUT. `--resume` drops the torn line and
+reads the rows back in order; a row is kept only while it is the row this run would write
+(its digest binds it to the case as read now, the knowledge base and the options, and to
+its own content), and from the first row that is not, everything is scored again. When the
 batch ends, OUT.partial is renamed onto OUT: OUT appears whole or not at all, and is the
 same bytes whether the run was interrupted or not.
+
+OUT.partial is created exclusively, never through a link, and locked while a run writes it
+(files.py): a second run on the same output refuses to start.
 """
 
 from __future__ import annotations
@@ -13,21 +18,44 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from ..reasoning.errors import InputError, one_line
+from ..reasoning.errors import InputError, quoted
+from .files import open_partial, output_error, replace_with, write_all
 from .render import row_columns, to_json
 
 OUTPUT_SUFFIXES = (".jsonl", ".json", ".csv")
 _TAIL_BLOCK = 65536
+_READ_BLOCK = 1 << 20
+
+DIGEST = "digest"
+"""The column that binds a row to its case, knowledge base and options (see batch.py)."""
 
 
 def partial_path(output: Path) -> Path:
     """Where the rows of a batch go until it ends: OUT.partial next to OUT."""
     return output.with_name(output.name + ".partial")
+
+
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+_ESCAPED = re.compile(r"'+[=+\-@\t\r]")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A cell a spreadsheet will not run as a formula (OWASP CSV injection): a cell starting
+    with = + - @, a tab or a carriage return gets a leading apostrophe. A cell already
+    starting with apostrophes before one of those gets one more, so that `cell_read` undoes
+    exactly this and a row reads back as written."""
+    return "'" + cell if _FORMULA.match(cell) else cell
+
+
+def cell_read(cell: str) -> str:
+    """The inverse of `spreadsheet_safe`."""
+    return cell[1:] if _ESCAPED.match(cell) else cell
 
 
 class RowFormat:
@@ -56,10 +84,11 @@ class JsonLines(RowFormat):
 
 
 class CsvRows(RowFormat):
-    """CSV with a fixed header; a cell never holds a line break, so a row is one line."""
+    """CSV with a fixed header; a cell never holds a line break, so a row is one line, and
+    never starts like a formula."""
 
     def __init__(self, top_k: int) -> None:
-        self.columns = row_columns(top_k)
+        self.columns = [*row_columns(top_k), DIGEST]
         self.header = self._joined(self.columns)
 
     def _joined(self, cells: list[Any]) -> str:
@@ -69,13 +98,15 @@ class CsvRows(RowFormat):
 
     def line(self, row: dict[str, Any]) -> str:
         cells = [row.get(column, "") for column in self.columns]
-        return self._joined([one_line(c) if isinstance(c, str) else c for c in cells])
+        return self._joined(
+            [spreadsheet_safe(quoted(c)) if isinstance(c, str) else c for c in cells]
+        )
 
     def parse(self, line: str) -> dict[str, Any]:
         cells = next(csv.reader([line]))
         if len(cells) != len(self.columns):
             raise ValueError(f"{len(cells)} cells, expected {len(self.columns)}")
-        return dict(zip(self.columns, cells, strict=True))
+        return dict(zip(self.columns, map(cell_read, cells), strict=True))
 
 
 def row_format(output: Path, top_k: int) -> RowFormat:
@@ -86,81 +117,134 @@ def row_format(output: Path, top_k: int) -> RowFormat:
     return CsvRows(top_k) if suffix == ".csv" else JsonLines()
 
 
-class RowSink:
-    """Appends rows to OUT.partial, each line flushed at once so that a killed process
-    leaves every finished row on disk."""
+class Resumed:
+    """The rows an interrupted run wrote, read back one at a time from OUT.partial.
 
-    def __init__(self, handle: TextIO, form: RowFormat, done: Iterator[dict[str, Any]]) -> None:
-        self._handle = handle
+    `reject()` says the row just read is not the row this run would write: that row and
+    every later one are cut from the file (the run scores them again and appends them).
+    """
+
+    def __init__(self, fd: int, partial: Path, form: RowFormat, start: int, end: int) -> None:
+        self._fd = fd
+        self._partial = partial
+        self._form = form
+        self._start = start
+        self._end = end
+        self._last: int | None = None
+        self.note: str | None = None
+        """Why rows were scored again, for the summary (None when every row was kept)."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for offset, line in self._lines():
+            self._last = offset
+            try:
+                row = self._form.parse(line.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                self.reject(f"row at byte {offset} of {self._partial.name} is damaged ({exc})")
+                return
+            yield row
+            if self._last is None:  # rejected while the caller held the row
+                return
+        self._last = None
+
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        offset, pending = self._start, b""
+        position = self._start
+        while position < self._end:
+            block = os.pread(self._fd, min(_READ_BLOCK, self._end - position), position)
+            if not block:
+                break
+            position += len(block)
+            pending += block
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield offset, line + b"\n"
+                offset += len(line) + 1
+
+    def reject(self, reason: str) -> None:
+        """Cut the last row read and all after it; they are scored again."""
+        cut = self._last if self._last is not None else self._end
+        if cut < self._end:
+            os.ftruncate(self._fd, cut)
+            self._end = cut
+            self.note = self.note or reason
+        self._last = None
+
+
+class RowSink:
+    """Appends rows to OUT.partial, one write per line, so that a killed process leaves every
+    finished row on disk."""
+
+    def __init__(self, fd: int, partial: Path, form: RowFormat, done: Resumed | None) -> None:
+        self._fd = fd
+        self._partial = partial
         self._form = form
         self.done = done
-        """Rows an interrupted run already wrote, read back lazily (none on a fresh run)."""
+        """Rows an interrupted run already wrote (None on a fresh run)."""
 
     def write(self, row: dict[str, Any]) -> None:
-        self._handle.write(self._form.line(row))
-        self._handle.flush()
+        try:
+            os.lseek(self._fd, 0, os.SEEK_END)
+            write_all(self._fd, self._form.line(row).encode("utf-8"))
+        except OSError as exc:
+            raise output_error(exc, self._partial) from exc
 
 
 @contextmanager
-def resumable_output(output: Path, form: RowFormat, *, resume: bool) -> Iterator[RowSink]:
+def resumable_output(
+    output: Path,
+    form: RowFormat,
+    *,
+    resume: bool,
+    inputs: list[os.stat_result] = (),  # type: ignore[assignment]
+) -> Iterator[RowSink]:
     """A sink for the rows of a batch; on a clean exit OUT.partial is renamed onto OUT.
 
-    With `resume` and an OUT.partial from an interrupted run, its whole rows are kept and
-    offered back as `sink.done`; otherwise OUT.partial starts empty. On an error or an
-    interruption OUT.partial is left for `--resume`.
+    With `resume` and an OUT.partial from an interrupted run, its whole rows are offered back
+    as `sink.done`; otherwise OUT.partial starts empty. On an error or an interruption
+    OUT.partial is left for `--resume`.
     """
     partial = partial_path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    kept = _whole_lines_length(partial) if resume and partial.is_file() else 0
-    if kept:
-        os.truncate(partial, kept)
-        done = _rows_in(partial, form)
-    else:
-        partial.write_text(form.header, encoding="utf-8", newline="")
-        done = iter(())
-    with partial.open("a", encoding="utf-8", newline="") as handle:
-        yield RowSink(handle, form, done)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, output)
+    fd, created = open_partial(partial, output, list(inputs))
+    try:
+        done = None
+        try:
+            if resume and not created:
+                done = _read_back(fd, partial, form)
+            if done is None:
+                os.ftruncate(fd, 0)
+                write_all(fd, form.header.encode("utf-8"))
+        except OSError as exc:
+            raise output_error(exc, partial) from exc
+        yield RowSink(fd, partial, form, done)
+        try:
+            replace_with(fd, partial, output)
+        except OSError as exc:
+            raise output_error(exc, output) from exc
+    finally:
+        os.close(fd)
 
 
-def _whole_lines_length(path: Path) -> int:
+def _read_back(fd: int, partial: Path, form: RowFormat) -> Resumed | None:
+    """The rows of an interrupted run, after its torn last line is cut; None when nothing of
+    it can be kept (another header: another --top-k or an older version)."""
+    end = _whole_lines_length(fd)
+    os.ftruncate(fd, end)
+    header = form.header.encode("utf-8")
+    if os.pread(fd, len(header), 0) != header:
+        return None
+    return Resumed(fd, partial, form, len(header), end)
+
+
+def _whole_lines_length(fd: int) -> int:
     """The length of a file up to and including its last line break (a torn last line
     from an interrupted write is dropped); read from the end, whatever the file's size."""
-    with path.open("rb") as handle:
-        end = handle.seek(0, os.SEEK_END)
-        while end > 0:
-            start = max(0, end - _TAIL_BLOCK)
-            handle.seek(start)
-            block = handle.read(end - start)
-            newline = block.rfind(b"\n")
-            if newline >= 0:
-                return start + newline + 1
-            end = start
+    end = os.fstat(fd).st_size
+    while end > 0:
+        start = max(0, end - _TAIL_BLOCK)
+        block = os.pread(fd, end - start, start)
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
     return 0
-
-
-def _rows_in(partial: Path, form: RowFormat) -> Iterator[dict[str, Any]]:
-    """The rows of OUT.partial, one at a time; a header or a row that does not read back
-    means the file is not the partial output of this command."""
-    with partial.open(encoding="utf-8", newline="") as handle:
-        if form.header:
-            header = handle.readline()
-            if header and header != form.header:
-                raise InputError(
-                    "has other columns than this run writes (another --top-k?)",
-                    file=str(partial),
-                    line=1,
-                    hint="run again without --resume",
-                )
-        for number, line in enumerate(handle, 2 if form.header else 1):
-            try:
-                yield form.parse(line)
-            except ValueError as exc:  # json.JSONDecodeError is a ValueError
-                raise InputError(
-                    f"damaged row ({exc})",
-                    file=str(partial),
-                    line=number,
-                    hint="run again without --resume",
-                ) from exc

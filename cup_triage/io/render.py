@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -33,7 +34,6 @@ def score_row(assessment: Assessment, top_k: int) -> dict[str, Any]:
         row[f"top{rank}_probability"] = candidate.probability
         row[f"top{rank}_icd_o3"] = "|".join(candidate.icd_o3)
         row[f"top{rank}_oncotree"] = candidate.oncotree
-    row["other_primary_probability"] = assessment.other_primary.probability
     # Sorted ids: the order in which rules fire may differ between processes, a row may not.
     row["subsets"] = "|".join(sorted(s.id for s in assessment.subsets))
     row["red_flags"] = "|".join(sorted(r.id for r in assessment.red_flags))
@@ -56,7 +56,6 @@ def row_columns(top_k: int) -> list[str]:
             f"top{rank}_oncotree",
         ]
     return columns + [
-        "other_primary_probability",
         "subsets",
         "red_flags",
         "confirmed_primary",
@@ -86,12 +85,6 @@ def _evidence_lines(candidate: Candidate, explained: set[str]) -> Text:
             text.append(f"    ×{item.likelihood_ratio:.3g}  ", style=style)
             text.append(f"{item.conditions}", style="bold")
             text.append(f"  [{item.kind}] {item.rule_id}\n", style="dim")
-            if item.discounted_because:
-                text.append(
-                    f"        counts as ×{item.likelihood_ratio**item.weight:.3g} "
-                    f"({item.discounted_because})\n",
-                    style="dim",
-                )
             if item.rule_id not in explained:
                 text.append(f"        {item.rationale}\n")
                 explained.add(item.rule_id)
@@ -102,7 +95,8 @@ def _evidence_lines(candidate: Candidate, explained: set[str]) -> Text:
 
 def render_assessment(assessment: Assessment, console: Console, top: int = 10) -> None:
     """Print a full report: red flags first, then ranking, explanation, subsets and advice."""
-    console.rule(f"[bold]cup-triage · case {assessment.case_id}")
+    # A case id is the case file author's text: shown as written, never read as markup.
+    console.rule(f"[bold]cup-triage · case {escape(assessment.case_id)}")
     for flag in assessment.red_flags:
         console.print(
             Panel(f"[bold]{flag.label}[/]\n{flag.action}", title="RED FLAG", border_style="red")
@@ -120,11 +114,6 @@ def render_assessment(assessment: Assessment, console: Console, top: int = 10) -
             candidate.oncotree,
         )
     console.print(table)
-    other = assessment.other_primary
-    console.print(
-        f"A primary not on the list: {percent(other.probability)} "
-        f"[dim](prior {percent(other.prior)}: rare primaries and primaries never found)[/]"
-    )
     console.print(
         f"[italic]{assessment.uncertainty.statement}[/] "
         f"(top 3 together {percent(assessment.uncertainty.top3_probability)}, "

@@ -7,6 +7,7 @@ carrying the value), and several earlier cancers a sorted tuple of primary ids.
 
 from __future__ import annotations
 
+import datetime
 import reprlib
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -21,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import CaseError
+from .errors import CaseError, from_validation
 from .vocabulary import (
     NONE,
     SECTIONS,
@@ -38,6 +39,21 @@ LIST_SECTIONS = ("sites", "features")
 def shown(value: Any) -> str:
     """A value as an error message quotes it: its repr, cut short (input can be huge)."""
     return reprlib.repr(value)
+
+
+def _described(value: Any) -> str:
+    """What a YAML or JSON reader made of a value, in words a case-file author recognises."""
+    if isinstance(value, bool):
+        return f"the yes/no value {str(value).lower()}"
+    if isinstance(value, datetime.date):
+        return f"the date {value.isoformat()}"
+    if isinstance(value, bytes):
+        return "binary data"
+    if isinstance(value, float):
+        return f"the number {value!r}"
+    if value is None:
+        return "nothing"
+    return f"a {type(value).__name__} {shown(value)}"
 
 
 def _vocabulary(info: ValidationInfo) -> Vocabulary:
@@ -83,14 +99,35 @@ class Case(BaseModel):
     @field_validator("id", mode="before")
     @classmethod
     def _id_is_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        # An id is kept exactly as written. A whole number is its own text (the YAML reader
+        # refuses the forms that would change it: 010, 0x1F, 1_000, 1:30); anything else a
+        # YAML reader turns into another type (1.50, yes, a date, !!binary) would change.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise ValueError(f'a case id is text, got {_described(value)} (quote it: id: "...")')
+        return value
 
     @field_validator("id")
     @classmethod
     def _id_is_one_line(cls, value: str) -> str:
         # A case id names the case in every error line and in every row of a batch output.
+        if not value.strip():
+            raise ValueError("a case id cannot be blank")
+        if value != value.strip():
+            raise ValueError(f"a case id has no leading or trailing spaces, got {shown(value)}")
         if not value.isprintable():
             raise ValueError(f"a case id is one line of printable text, got {shown(value)}")
+        return value
+
+    @field_validator("age", mode="before")
+    @classmethod
+    def _age_is_a_number(cls, value: Any) -> Any:
+        digits = isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()
+        if isinstance(value, str) and not (digits and len(value.strip()) <= 6):
+            raise ValueError(f"expected a whole number of years, got {shown(value)}")
+        if isinstance(value, bool) or not isinstance(value, int | float | str | None):
+            raise ValueError(f"expected a whole number of years, got {_described(value)}")
         return value
 
     @field_validator("sex", mode="before")
@@ -325,8 +362,11 @@ def _as_mapping(current: Any, vocabulary: Vocabulary, section: str) -> dict[str,
 def parse_case(data: Any, vocabulary: Vocabulary, *, file: str | None = None) -> Case:
     """Validate one case mapping; errors name the file, the case id and the field."""
     raw_id = data.get("id") if isinstance(data, Mapping) else None
-    short = isinstance(raw_id, str) and len(raw_id) <= 100
-    case_id = None if raw_id is None else raw_id if short else shown(raw_id)
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        raw_id = str(raw_id)
+    # An id that is not usable text names no case: the error names the item ('#3') instead.
+    text = isinstance(raw_id, str) and raw_id.strip()
+    case_id = None if not text else raw_id if len(raw_id) <= 100 else shown(raw_id)
     if not isinstance(data, Mapping):
         raise CaseError(f"a case is a mapping of fields, got {type(data).__name__}", file=file)
     try:
@@ -334,23 +374,12 @@ def parse_case(data: Any, vocabulary: Vocabulary, *, file: str | None = None) ->
     except CaseError as exc:
         raise exc.located(file=file, case=case_id) from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        location = [str(part) for part in first["loc"]]
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            fields = list(Case.model_fields)
-            message = f"unknown field {location[-1]!r}"
-            hint = did_you_mean(location[-1], fields)
-            message += f"; {hint}" if hint else f"; expected one of {', '.join(fields)}"
-        elif first["type"] == "missing":
-            message = "required field is missing"
-        elif "input" in first:
-            message += f", got {shown(first['input'])}"
-        more = exc.error_count() - 1
-        raise CaseError(
-            message,
+        raise from_validation(
+            exc,
+            CaseError,
+            data,
             file=file,
             case=case_id,
-            field=".".join(location) or None,
-            hint=f"and {more} more problem(s) in this case" if more else None,
+            fields=list(Case.model_fields),
+            what="case",
         ) from exc

@@ -12,13 +12,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from .calibration import (
-    NO_CALIBRATION,
-    Calibration,
-    CorrelatedFindings,
-    SiteEffect,
-    check_corrections,
-)
 from .errors import KnowledgeError
 from .vocabulary import UNKNOWN, AnswerId, Measurement, Vocabulary, did_you_mean
 
@@ -45,7 +38,6 @@ class Kind(StrEnum):
     HISTOLOGY = "histology"
     IMMUNOHISTOCHEMISTRY = "immunohistochemistry"
     SERUM_MARKER = "serum_marker"
-    MOLECULAR = "molecular"
     FAVOURABLE_SUBSET = "favourable_subset"
     PRIOR_CANCER = "prior_cancer"
     RED_FLAG = "red_flag"
@@ -70,6 +62,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+Weight = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+"""A likelihood ratio or a prior: a finite number, not negative (an infinite ratio would make
+every probability NaN, a NaN one would silently remove a primary)."""
+
+Threshold = Annotated[float, Field(allow_inf_nan=False)]
+
+
 class Condition(_Model):
     """One test over a finding or over a fact another rule concluded.
 
@@ -89,8 +88,8 @@ class Condition(_Model):
         default=None, alias="is"
     )
     is_not: Annotated[tuple[AnswerId, ...] | None, BeforeValidator(_as_tuple)] = None
-    at_least: float | None = None
-    below: float | None = None
+    at_least: Threshold | None = None
+    below: Threshold | None = None
 
     @model_validator(mode="after")
     def _one_subject_one_test(self) -> Condition:
@@ -221,8 +220,8 @@ class Rule(_Model):
     id: str = Field(pattern=r"^[a-z0-9_.\-]+$")
     kind: Kind
     when: tuple[Condition, ...] = Field(min_length=1)
-    lr: dict[str, float] = Field(default_factory=dict)
-    lr_others: float = Field(default=1.0, ge=0)
+    lr: dict[str, Weight] = Field(default_factory=dict)
+    lr_others: Weight = 1.0
     group: str | None = None
     priority: int = 0
     concludes: dict[str, str] = Field(default_factory=dict)
@@ -307,7 +306,14 @@ class RedFlag(_Model):
 class Priors(_Model):
     rationale: str
     source: str
-    probabilities: dict[str, float]
+    probabilities: dict[str, Weight]
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> Priors:
+        total = math.fsum(self.probabilities.values())
+        if not total > 0 or not math.isfinite(total):
+            raise ValueError("the priors must add up to a positive, finite number")
+        return self
 
 
 class RulesFile(_Model):
@@ -317,9 +323,6 @@ class RulesFile(_Model):
     priors: Priors | None = None
     subsets: tuple[Subset, ...] = ()
     red_flags: tuple[RedFlag, ...] = ()
-    site_effects: tuple[SiteEffect, ...] = ()
-    correlated_findings: tuple[CorrelatedFindings, ...] = ()
-    calibration: Calibration | None = None
     rules: tuple[Rule, ...] = ()
 
 
@@ -337,22 +340,7 @@ class KnowledgeBase:
         if len(priors) != 1:
             raise KnowledgeError(f"expected exactly one priors block, found {len(priors)}")
         self.priors_file, self.priors = priors[0]
-        self.site_effects = tuple(e for f in self.files.values() for e in f.site_effects)
-        self.correlated_findings = tuple(
-            g for f in self.files.values() for g in f.correlated_findings
-        )
-        calibrations = [f.calibration for f in self.files.values() if f.calibration is not None]
-        if len(calibrations) > 1:
-            raise KnowledgeError(
-                f"expected at most one calibration block, found {len(calibrations)}"
-            )
-        # Without a calibration block the evidence combines as plain naive Bayes.
-        self.calibration = calibrations[0] if calibrations else NO_CALIBRATION
         self._check()
-        for name, rules_file in self.files.items():
-            check_corrections(
-                vocabulary, rules_file.site_effects, rules_file.correlated_findings, file=name
-            )
 
     @cached_property
     def rules_by_id(self) -> dict[str, Rule]:
@@ -417,6 +405,7 @@ class KnowledgeBase:
                 file=self.priors_file,
                 field="priors.probabilities",
             )
+        self._check_finding_names()
         seen: dict[str, str] = {}
         for name, rules_file in self.files.items():
             for subset in rules_file.subsets:
@@ -434,6 +423,27 @@ class KnowledgeBase:
                     )
                 seen[rule.id] = name
                 self._check_rule(name, rule)
+
+    def _check_finding_names(self) -> None:
+        """The engine holds a case as one fact with a field per finding, named after the
+        finding with '.' as '_' (experta reads '__' in a field name as nesting): an id with
+        '__', or two findings that read alike once '.' is '_', would break it or hide one
+        finding's answer from the rules."""
+        fields: dict[str, str] = {}
+        for key in self.vocabulary.findings:
+            if "__" in key:
+                raise KnowledgeError(
+                    "a finding id cannot contain '__'", file="vocabulary.yaml", field=key
+                )
+            name = key.replace(".", "_")
+            if name in fields:
+                raise KnowledgeError(
+                    f"finding {key!r} and finding {fields[name]!r} read alike once '.' is '_'",
+                    file="vocabulary.yaml",
+                    field=key,
+                    hint="rename one of them",
+                )
+            fields[name] = key
 
     def _check_rule(self, file: str, rule: Rule) -> None:
         def fail(message: str, field: str, hint: str | None = None) -> None:

@@ -39,6 +39,7 @@ def lint(kb: KnowledgeBase) -> list[Problem]:
         problems += [Problem("error", where, m) for m in _bad_asks_for(kb, rule)]
     problems += _subset_workup_unlisted(kb)
     problems += _duplicates_and_contradictions(kb)
+    problems += _cycles(kb)
     problems += _coverage(kb)
     return sorted(problems, key=lambda p: (p.severity != "error", p.where, p.message))
 
@@ -281,3 +282,69 @@ def _coverage(kb: KnowledgeBase) -> list[Problem]:
         if f not in used_flags
     ]
     return problems
+
+
+def _cycles(kb: KnowledgeBase) -> list[Problem]:
+    """Rules that conclude facts in a cycle (A tests a fact B concludes, B one A concludes):
+    the engine orders rules so that a fact is concluded before it is tested, and refuses a
+    knowledge base where no such order exists."""
+    concluders: dict[str, list[str]] = defaultdict(list)
+    for rule in kb.rules:
+        for name in rule.concludes:
+            concluders[name].append(rule.id)
+    depends = {
+        rule.id: sorted({r for c in rule.when if c.fact for r in concluders.get(c.fact, [])})
+        for rule in kb.rules
+    }
+    problems = []
+    for component in _strongly_connected(depends):
+        if len(component) > 1 or component[0] in depends[component[0]]:
+            ring = " → ".join([*component, component[0]])
+            problems.append(
+                Problem(
+                    "error",
+                    f"{kb.rule_file[component[0]]} › rule {component[0]}",
+                    f"rules conclude facts in a cycle ({ring}); the engine refuses this",
+                )
+            )
+    return problems
+
+
+def _strongly_connected(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components, without recursion (thousands of rules)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    components.append(sorted(component))
+            elif child not in index:
+                index[child] = low[child] = len(index)
+                stack.append(child)
+                on_stack.add(child)
+                work.append((child, iter(graph[child])))
+            elif child in on_stack:
+                low[node] = min(low[node], index[child])
+    return components
