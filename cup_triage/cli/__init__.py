@@ -7,6 +7,7 @@ import click
 from ..reasoning.errors import CupTriageError, one_line
 from .ask import ask
 from .common import Context
+from .evaluate import evaluate
 from .rank import rank
 from .rules import rules
 from .score import score
@@ -76,7 +77,7 @@ def cli(ctx: click.Context, rules_dir: str | None, debug: bool) -> None:
     ctx.obj = Context(rules_dir=rules_dir, debug=debug)
 
 
-for command in (ask, rank, score, rules, teach):
+for command in (ask, rank, score, evaluate, rules, teach):
     cli.add_command(command)
 
 

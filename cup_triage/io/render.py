@@ -34,6 +34,7 @@ def score_row(assessment: Assessment, top_k: int) -> dict[str, Any]:
         row[f"top{rank}_probability"] = candidate.probability
         row[f"top{rank}_icd_o3"] = "|".join(candidate.icd_o3)
         row[f"top{rank}_oncotree"] = candidate.oncotree
+    row["other_primary_probability"] = assessment.other_primary.probability
     # Sorted ids: the order in which rules fire may differ between processes, a row may not.
     row["subsets"] = "|".join(sorted(s.id for s in assessment.subsets))
     row["red_flags"] = "|".join(sorted(r.id for r in assessment.red_flags))
@@ -56,6 +57,7 @@ def row_columns(top_k: int) -> list[str]:
             f"top{rank}_oncotree",
         ]
     return columns + [
+        "other_primary_probability",
         "subsets",
         "red_flags",
         "confirmed_primary",
@@ -85,6 +87,12 @@ def _evidence_lines(candidate: Candidate, explained: set[str]) -> Text:
             text.append(f"    ×{item.likelihood_ratio:.3g}  ", style=style)
             text.append(f"{item.conditions}", style="bold")
             text.append(f"  [{item.kind}] {item.rule_id}\n", style="dim")
+            if item.discounted_because:
+                text.append(
+                    f"        counts as ×{item.likelihood_ratio**item.weight:.3g} "
+                    f"({item.discounted_because})\n",
+                    style="dim",
+                )
             if item.rule_id not in explained:
                 text.append(f"        {item.rationale}\n")
                 explained.add(item.rule_id)
@@ -114,6 +122,11 @@ def render_assessment(assessment: Assessment, console: Console, top: int = 10) -
             candidate.oncotree,
         )
     console.print(table)
+    other = assessment.other_primary
+    console.print(
+        f"A primary not on the list: {percent(other.probability)} "
+        f"[dim](prior {percent(other.prior)}: rare primaries and primaries never found)[/]"
+    )
     console.print(
         f"[italic]{assessment.uncertainty.statement}[/] "
         f"(top 3 together {percent(assessment.uncertainty.top3_probability)}, "

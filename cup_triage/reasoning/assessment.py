@@ -18,6 +18,10 @@ class Contribution(_Value):
     likelihood_ratio: float
     rationale: str
     source: str
+    weight: float = 1.0
+    """The share of the rule's evidence that counts for this case (below 1 when a metastatic
+    site explains the finding, or when correlated findings share it), before tempering."""
+    discounted_because: str | None = None
 
 
 class Candidate(_Value):
@@ -29,6 +33,14 @@ class Candidate(_Value):
     probability: float
     evidence_for: tuple[Contribution, ...]
     evidence_against: tuple[Contribution, ...]
+
+
+class OtherPrimaryShare(_Value):
+    """The probability that the primary is none of the listed candidates."""
+
+    label: str
+    prior: float
+    probability: float
 
 
 class FiredRule(_Value):
@@ -96,6 +108,7 @@ class Assessment(_Value):
     case_id: str
     knowledge_base: KnowledgeBaseStamp
     candidates: tuple[Candidate, ...]
+    other_primary: OtherPrimaryShare
     fired: tuple[FiredRule, ...]
     subsets: tuple[SubsetConclusion, ...]
     red_flags: tuple[RedFlagConclusion, ...]

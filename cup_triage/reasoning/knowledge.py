@@ -12,6 +12,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from .calibration import (
+    NO_CALIBRATION,
+    Calibration,
+    CorrelatedFindings,
+    SiteEffect,
+    check_corrections,
+)
 from .errors import KnowledgeError
 from .vocabulary import UNKNOWN, AnswerId, Measurement, Vocabulary, did_you_mean
 
@@ -38,6 +45,7 @@ class Kind(StrEnum):
     HISTOLOGY = "histology"
     IMMUNOHISTOCHEMISTRY = "immunohistochemistry"
     SERUM_MARKER = "serum_marker"
+    MOLECULAR = "molecular"
     FAVOURABLE_SUBSET = "favourable_subset"
     PRIOR_CANCER = "prior_cancer"
     RED_FLAG = "red_flag"
@@ -323,6 +331,9 @@ class RulesFile(_Model):
     priors: Priors | None = None
     subsets: tuple[Subset, ...] = ()
     red_flags: tuple[RedFlag, ...] = ()
+    site_effects: tuple[SiteEffect, ...] = ()
+    correlated_findings: tuple[CorrelatedFindings, ...] = ()
+    calibration: Calibration | None = None
     rules: tuple[Rule, ...] = ()
 
 
@@ -340,7 +351,22 @@ class KnowledgeBase:
         if len(priors) != 1:
             raise KnowledgeError(f"expected exactly one priors block, found {len(priors)}")
         self.priors_file, self.priors = priors[0]
+        self.site_effects = tuple(e for f in self.files.values() for e in f.site_effects)
+        self.correlated_findings = tuple(
+            g for f in self.files.values() for g in f.correlated_findings
+        )
+        calibrations = [f.calibration for f in self.files.values() if f.calibration is not None]
+        if len(calibrations) > 1:
+            raise KnowledgeError(
+                f"expected at most one calibration block, found {len(calibrations)}"
+            )
+        # Without a calibration block the evidence combines as plain naive Bayes.
+        self.calibration = calibrations[0] if calibrations else NO_CALIBRATION
         self._check()
+        for name, rules_file in self.files.items():
+            check_corrections(
+                vocabulary, rules_file.site_effects, rules_file.correlated_findings, file=name
+            )
 
     @cached_property
     def rules_by_id(self) -> dict[str, Rule]:

@@ -27,6 +27,7 @@ class Outcome:
     answer: str
     probability: float
     posterior: tuple[float, ...]
+    """Of the listed primaries, as in `Evaluation.posterior` (summing to 1 − the other share)."""
 
 
 class QuestionSelector:
@@ -50,10 +51,10 @@ class QuestionSelector:
         P(answer | primary) ∝ prevalence(answer) × the likelihood ratio the answer would bring,
         so an answer that points to the current leaders is expected more often.
         """
-        return self._outcomes(findings, fired, key, self._log_scores_now(fired))
+        return self._outcomes(findings, fired, key, self._log_scores_now(findings, fired))
 
-    def _log_scores_now(self, fired: Sequence[str]) -> list[float]:
-        return self.ranker.log_scores(self.ranker.counted(fired)[0])
+    def _log_scores_now(self, findings: Mapping[str, Any], fired: Sequence[str]) -> list[float]:
+        return self.ranker.log_scores(self.ranker.counted(fired)[0], findings)
 
     def _outcomes(
         self, findings: Mapping[str, Any], fired: Sequence[str], key: str, now: list[float]
@@ -69,12 +70,12 @@ class QuestionSelector:
                 if hypothetical.get(k) != findings.get(k)
             ]
             fired_after = self.evaluator.refire(hypothetical, fired, changed)
-            after = self.ranker.log_scores(self.ranker.counted(fired_after)[0])
+            after = self.ranker.log_scores(self.ranker.counted(fired_after)[0], hypothetical)
             ratios = [
                 math.exp(a - n) if n > -math.inf and a > -math.inf else 0.0
                 for a, n in zip(after, now, strict=True)
             ]
-            scored.append((answer, prevalence, ratios, normalise(after)))
+            scored.append((answer, prevalence, ratios, self.ranker.listed(after)))
         per_primary_total = [
             sum(prev * ratios[i] for _, prev, ratios, _ in scored) or 1.0 for i in range(len(now))
         ]
@@ -98,7 +99,7 @@ class QuestionSelector:
         ranked = []
         vocabulary = self.kb.vocabulary
         # The current ranking is the same for every open finding: computed once.
-        now = self._log_scores_now(fired)
+        now = self._log_scores_now(findings, fired)
         for finding in self.askable:
             if finding.key in findings:
                 continue

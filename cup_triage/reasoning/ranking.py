@@ -1,16 +1,39 @@
-"""Prior × likelihood ratios → posteriors, counting each piece of evidence once."""
+"""Prior × likelihood ratios → posteriors, counting each piece of evidence once.
+
+The combined evidence is tempered and corrected for correlated findings (calibration.py):
+
+    score(p) = T · (log prior(p) + Σ_rules w_rule · log LR_rule(p))
+
+over the listed primaries and one more candidate, "a primary not on the list", whose prior is
+the share of CUP that the list does not cover and which every rule treats as a primary it
+does not name (`lr_others`). The ranking is a function of the fired rules and the case's
+findings only, so it is the same whichever engine fired the rules.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from operator import add
+from typing import Any
 
+from .calibration import Discount
 from .knowledge import KnowledgeBase, Rule
 
 
 def _log(value: float) -> float:
     return math.log(value) if value > 0 else -math.inf
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Posteriors of the listed primaries (summing to 1 − other), the other-primary share,
+    and the counted rules whose weight was reduced, with the reason."""
+
+    posterior: tuple[float, ...]
+    other: float
+    discounted: Mapping[str, tuple[float, str]] = field(default_factory=dict)
 
 
 class Ranker:
@@ -19,14 +42,29 @@ class Ranker:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.primaries: tuple[str, ...] = tuple(kb.vocabulary.primaries)
+        calibration = kb.calibration
+        self.temperature = calibration.temperature
+        other = calibration.other_primary
+        self.other_prior = other.prior if other is not None else 0.0
+        self.other_label = other.label if other is not None else "a primary not on the list"
         prior = kb.prior()
-        self.prior = tuple(prior[p] for p in self.primaries)
-        self.log_prior = tuple(_log(v) for v in self.prior)
+        # The listed primaries share what the other-primary candidate leaves.
+        self.prior = tuple(prior[p] * (1 - self.other_prior) for p in self.primaries)
+        self.log_prior = (*(_log(v) for v in self.prior), _log(self.other_prior))
         self._log_lr = {
-            rule.id: tuple(_log(rule.likelihood_ratio(p)) for p in self.primaries)
+            rule.id: (
+                *(_log(rule.likelihood_ratio(p)) for p in self.primaries),
+                _log(rule.lr_others),
+            )
             for rule in kb.rules
             if rule.is_evidence
         }
+        self.discount = Discount(
+            kb.vocabulary,
+            {rule_id: kb.rules_by_id[rule_id] for rule_id in self._log_lr},
+            kb.site_effects,
+            kb.correlated_findings,
+        )
         # Within a group, the most specific reading of the evidence wins.
         self._group = {rule.id: rule.group or rule.id for rule in kb.rules}
         self._specificity = {
@@ -50,17 +88,58 @@ class Ranker:
         }
         return [rule_id for rule_id in evidence if rule_id not in superseded], superseded
 
-    def log_scores(self, counted: Iterable[str]) -> list[float]:
-        scores = self.log_prior
+    def weights(
+        self, counted: Iterable[str], findings: Mapping[str, Any]
+    ) -> dict[str, tuple[float, str]]:
+        """The counted rules whose evidence is partly explained by a site or shared with
+        correlated findings: (share of the log-likelihood ratio that counts, why)."""
+        return self.discount.weights(counted, findings)
+
+    def log_scores(self, counted: Iterable[str], findings: Mapping[str, Any]) -> list[float]:
+        """Unnormalised log posteriors: the listed primaries, then the other-primary share."""
+        counted = list(counted)
+        return self._scores(counted, self.weights(counted, findings))
+
+    def _scores(
+        self, counted: Sequence[str], weights: Mapping[str, tuple[float, str]]
+    ) -> list[float]:
+        scores: Iterable[float] = self.log_prior
         # Added in knowledge-base order, not firing order: floating-point sums depend on their
         # order, and the posteriors must not depend on how the engine's agenda broke ties.
         # (map adds primary by primary, in the same order as a loop would, only faster.)
         for rule_id in sorted(counted, key=self._order.__getitem__):
-            scores = map(add, scores, self._log_lr[rule_id])
-        return list(scores)
+            weight = weights.get(rule_id)
+            if weight is None:
+                scores = map(add, scores, self._log_lr[rule_id])
+            else:
+                scores = _add_weighted(scores, self._log_lr[rule_id], weight[0])
+        # Temperature scaling of the whole log posterior keeps the order of the candidates:
+        # calibrating changes the stated probabilities, never the ranking.
+        if self.temperature == 1.0:
+            return list(scores)
+        return [score * self.temperature for score in scores]
 
-    def posteriors(self, counted: Iterable[str]) -> list[float]:
-        return normalise(self.log_scores(counted))
+    def listed(self, log_scores: Sequence[float]) -> tuple[float, ...]:
+        """The probabilities of the listed primaries (they sum to 1 − the other share)."""
+        return tuple(normalise(log_scores)[: len(self.primaries)])
+
+    def rank(self, counted: Iterable[str], findings: Mapping[str, Any]) -> Ranked:
+        counted = list(counted)
+        weights = self.weights(counted, findings)
+        probabilities = normalise(self._scores(counted, weights))
+        return Ranked(
+            posterior=tuple(probabilities[: len(self.primaries)]),
+            other=probabilities[-1],
+            discounted=weights,
+        )
+
+
+def _add_weighted(scores: Iterable[float], log_lr: Sequence[float], weight: float) -> list[float]:
+    # An impossible primary (a ratio of 0) stays impossible however it is weighted.
+    return [
+        score + (value if value == -math.inf else weight * value)
+        for score, value in zip(scores, log_lr, strict=True)
+    ]
 
 
 def normalise(log_scores: Sequence[float]) -> list[float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ from .assessment import (
     Contribution,
     FiredRule,
     KnowledgeBaseStamp,
+    OtherPrimaryShare,
     RedFlagConclusion,
     SubsetConclusion,
     Uncertainty,
@@ -50,6 +51,11 @@ class Evaluation:
     counted: tuple[str, ...]
     superseded: Mapping[str, str]
     posterior: tuple[float, ...]
+    """The listed primaries, in vocabulary order; they sum to 1 − `other`."""
+    other: float = 0.0
+    """The probability of a primary not on the list."""
+    discounted: Mapping[str, tuple[float, str]] = field(default_factory=dict)
+    """Counted rules whose evidence counts only in part: (weight, why)."""
 
 
 EXPERTA = "experta"
@@ -105,8 +111,16 @@ class Triage:
         findings = case.findings(self.kb.vocabulary)
         fired = tuple(self.fire(findings))
         counted, superseded = self.ranker.counted(fired)
-        posterior = tuple(self.ranker.posteriors(counted))
-        return Evaluation(findings, fired, tuple(counted), superseded, posterior)
+        ranked = self.ranker.rank(counted, findings)
+        return Evaluation(
+            findings,
+            fired,
+            tuple(counted),
+            superseded,
+            ranked.posterior,
+            ranked.other,
+            ranked.discounted,
+        )
 
     def assess(self, case: Case, *, suggest: bool = True, explain: bool = True) -> Assessment:
         """The full assessment of one case: ranking, explanations, subsets, red flags, advice.
@@ -130,6 +144,11 @@ class Triage:
             case_id=case.id,
             knowledge_base=self.stamp,
             candidates=candidates,
+            other_primary=OtherPrimaryShare(
+                label=self.ranker.other_label,
+                prior=round(self.ranker.other_prior, 6),
+                probability=round(evaluation.other, 6),
+            ),
             fired=tuple(self._fired(n, rule, evaluation) for n, rule in enumerate(rules, 1))
             if explain
             else (),
@@ -156,7 +175,9 @@ class Triage:
                     key=lambda s: (-s.expected_gain_bits, s.finding),
                 )[: self._shown]
             ),
-            uncertainty=self._uncertainty([round(evaluation.posterior[i], 6) for i in order]),
+            uncertainty=self._uncertainty(
+                [round(evaluation.posterior[i], 6) for i in order], evaluation.other
+            ),
             confirmed_primary=case.confirmed_primary,
             disclaimer=self.kb.vocabulary.disclaimer,
         )
@@ -201,11 +222,13 @@ class Triage:
                 "evidence_against": (),
             }
         contributions = [
-            contribution
+            _discounted(contribution, evaluation.discounted.get(rule_id))
             for rule_id in evaluation.counted
             if (contribution := self._contribution(rule_id, primary_id)) is not None
         ]
-        contributions.sort(key=lambda c: (-abs(_log_or_big(c.likelihood_ratio)), c.rule_id))
+        contributions.sort(
+            key=lambda c: (-abs(_log_or_big(c.likelihood_ratio) * c.weight), c.rule_id)
+        )
         return Candidate(
             primary=primary_id,
             label=primary.label,
@@ -254,11 +277,11 @@ class Triage:
             source=subset.source,
         )
 
-    def _uncertainty(self, probabilities: list[float]) -> Uncertainty:
+    def _uncertainty(self, probabilities: list[float], other: float) -> Uncertainty:
         top = probabilities[0]
         top3 = sum(probabilities[:3])
         return Uncertainty(
-            entropy_bits=round(entropy_bits(probabilities), 4),
+            entropy_bits=round(entropy_bits([*probabilities, other]), 4),
             top_probability=round(top, 6),
             top3_probability=round(top3, 6),
             statement=self.kb.vocabulary.presentation.statement(top, top3),
@@ -275,6 +298,13 @@ class Triage:
 def _already_answered(item: Rule | WorkupStep, findings: Mapping[str, Any]) -> bool:
     """Advice whose every asked-for test has a result in the case would ask for it again."""
     return bool(item.asks_for) and all(findings.get(key) is not None for key in item.asks_for)
+
+
+def _discounted(contribution: Contribution, discount: tuple[float, str] | None) -> Contribution:
+    if discount is None:
+        return contribution
+    weight, why = discount
+    return contribution.model_copy(update={"weight": round(weight, 4), "discounted_because": why})
 
 
 def _log_or_big(value: float) -> float:

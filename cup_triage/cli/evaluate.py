@@ -1,0 +1,77 @@
+"""`cup-triage evaluate CASES...`: accuracy and calibration over cases with a confirmed primary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..io.evaluation_report import (
+    evaluate_sets,
+    render_grid,
+    render_html,
+    render_text,
+    report_dict,
+    with_temperature,
+)
+from ..io.render import to_json
+from .common import Context, json_option, pass_context
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write a self-contained HTML report with a reliability plot to this file.",
+)
+@click.option(
+    "--temperature",
+    "temperatures",
+    multiple=True,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="What-if: evaluate at this temperature instead of the knowledge base's (repeat it "
+    "to compare several, as tuning does); prints one summary line per temperature and set.",
+)
+@json_option
+@pass_context
+def evaluate(
+    ctx: Context,
+    paths: tuple[Path, ...],
+    html_path: Path | None,
+    temperatures: tuple[float, ...],
+    as_json: bool,
+) -> None:
+    """Report accuracy and calibration on the cases in PATHS (files or folders, one set each).
+
+    Top-1 and top-3, Brier and log score (over the listed primaries and a primary not on the
+    list), mean stated top-1 probability against the top-1 hit rate, wrong calls stated at
+    95% or more, recall per primary, the commonest confusions and a reliability table. Only
+    cases with `confirmed_primary` count.
+    """
+    if temperatures:
+        grid = [
+            (t, evaluate_sets(list(paths), with_temperature(ctx.triage, t))) for t in temperatures
+        ]
+        if as_json:
+            click.echo(
+                to_json(
+                    [
+                        {"temperature": t, "sets": [r.model_dump(mode="json") for r in reports]}
+                        for t, reports in grid
+                    ]
+                )
+            )
+        else:
+            render_grid(grid, ctx.console)
+        return
+    reports = evaluate_sets(list(paths), ctx.triage)
+    if html_path is not None:
+        html_path.write_text(render_html(reports, ctx.triage), encoding="utf-8")
+    if as_json:
+        click.echo(to_json(report_dict(reports, ctx.triage)))
+    else:
+        render_text(reports, ctx.triage, ctx.console)
+        if html_path is not None:
+            click.echo(f"HTML report: {html_path}")
