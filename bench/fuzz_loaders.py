@@ -79,6 +79,13 @@ YAML_TOKENS = [
     ".nan",
     "0x1F",
     "0o17",
+    "010",
+    "1:30",
+    "1_000",
+    "=cmd|' /C calc'!A0",
+    "\x1b[2J",
+    "\u202e",
+    "ｃｕｐ１",
     "2024-02-30",
     "2024-01-01 10:00:00",
     "\t",
@@ -278,10 +285,12 @@ def main() -> None:
                 for item in iter_cases([path], vocabulary):
                     if item.case is not None:
                         outcomes["cases accepted"] += 1
+                        if not item.case.id.isprintable() or item.case.id != item.case.id.strip():
+                            problem = f"an id that is not one clean line: {item.case.id!r}"
                     elif not isinstance(item.error, CupTriageError):
                         problem = f"not an error value: {item.error!r}"
-                    elif str(path) not in str(item.error) or "\n" in str(item.error):
-                        problem = f"error not one located line: {item.error}"
+                    elif str(path) not in str(item.error) or not str(item.error).isprintable():
+                        problem = f"error not one located, printable line: {item.error!r}"
                     else:
                         outcomes["errors reported"] += 1
             except Exception as exc:  # the point of fuzzing: anything escaping is a failure
