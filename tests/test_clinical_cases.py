@@ -307,3 +307,137 @@ def test_a_squamous_lung_lesion_after_head_and_neck_cancer_stays_open(assess):
     probability = {c.primary: c.probability for c in assessment.candidates}
     assert {c.primary for c in assessment.candidates[:2]} == {"lung", "head_and_neck"}
     assert 0.3 <= probability["head_and_neck"] <= 0.6
+
+
+# Version-2 vocabulary: presentations the guidelines describe, each read by sourced rules.
+VERSION_2 = [
+    pytest.param(
+        {
+            "sex": "male",
+            "age": 62,
+            "sites": ["inguinal_nodes"],
+            "histology": "squamous_cell_carcinoma",
+        },
+        "anal_canal",
+        "inguinal_squamous",
+        id="man, squamous carcinoma in groin nodes only -> anal canal (treated as anal canal)",
+    ),
+    pytest.param(
+        {
+            "sex": "female",
+            "age": 74,
+            "sites": ["inguinal_nodes"],
+            "histology": "squamous_cell_carcinoma",
+            "history": {"vulval_or_vaginal_lesion": "yes"},
+        },
+        "vulva_vagina",
+        "inguinal_squamous",
+        id="woman, groin squamous nodes and a vulval ulcer -> vulva",
+    ),
+    pytest.param(
+        {
+            "sex": "male",
+            "age": 75,
+            "sites": ["cervical_nodes"],
+            "histology": "poorly_differentiated_carcinoma",
+            "markers": {
+                "synaptophysin": "positive",
+                "chromogranin": "positive",
+                "ck20": "positive",
+                "ttf1": "negative",
+            },
+        },
+        "merkel_cell",
+        "merkel_cell_unknown_primary",
+        id="CK20+ TTF-1- neuroendocrine carcinoma in a node -> Merkel cell of unknown primary",
+    ),
+    pytest.param(
+        {
+            "sex": "female",
+            "age": 66,
+            "sites": ["bone"],
+            "histology": "adenocarcinoma",
+            "features": ["thyroid_follicular"],
+            "labs": {"thyroglobulin": "elevated"},
+        },
+        "thyroid",
+        None,
+        id="bone metastasis with thyroid-type follicles and raised serum thyroglobulin -> thyroid",
+    ),
+    pytest.param(
+        {
+            "sex": "female",
+            "age": 50,
+            "sites": ["pleura", "mediastinal_nodes"],
+            "imaging": {"anterior_mediastinal_mass": "yes"},
+            "history": {"myasthenia": "yes"},
+            "histology": "poorly_differentiated_carcinoma",
+        },
+        "thymus",
+        None,
+        id="anterior mediastinal mass with myasthenia -> thymus",
+    ),
+    pytest.param(
+        {
+            "sex": "female",
+            "age": 45,
+            "sites": ["adrenal", "liver", "lung"],
+            "history": {"hormone_excess": "yes"},
+            "markers": {"sf1": "positive", "pan_ck": "negative"},
+        },
+        "adrenal_cortex",
+        None,
+        id="adrenal mass, Cushing's, SF-1+ keratin-negative -> adrenal cortex",
+    ),
+    pytest.param(
+        {"sex": "male", "age": 70, "sites": ["bone"], "labs": {"psa": 250}},
+        "prostate",
+        None,
+        id="serum PSA 250 ng/mL with bone metastases -> prostate",
+    ),
+    pytest.param(
+        {
+            "sex": "female",
+            "age": 60,
+            "sites": ["liver", "bone"],
+            "histology": "adenocarcinoma",
+            "molecular": {"egfr": "detected"},
+        },
+        "lung",
+        None,
+        id="EGFR-mutant adenocarcinoma -> lung",
+    ),
+    pytest.param(
+        {
+            "sex": "male",
+            "age": 60,
+            "sites": ["liver"],
+            "histology": "adenocarcinoma",
+            "tissue_of_origin": "biliary",
+        },
+        "biliary",
+        None,
+        id="tissue-of-origin assay predicts biliary -> biliary",
+    ),
+]
+
+
+@pytest.mark.parametrize(("findings", "leader", "subset"), VERSION_2)
+def test_version_2_presentations_rank_the_expected_primary_first(assess, findings, leader, subset):
+    assessment = assess(findings)
+    assert assessment.candidates[0].primary == leader, [
+        (c.primary, c.probability) for c in assessment.candidates[:4]
+    ]
+    if subset:
+        named = {s.id: s for s in assessment.subsets}
+        assert subset in named
+        assert named[subset].treat_as in {leader, "anal_canal"}
+
+
+def test_a_psa_above_100_weighs_more_than_a_raised_psa(assess):
+    base = {"sex": "male", "age": 70, "sites": ["bone", "liver"], "histology": "adenocarcinoma"}
+    raised = assess({**base, "labs": {"psa": "elevated"}})
+    far_above = assess({**base, "labs": {"psa": 250}})
+    p_raised = next(c.probability for c in raised.candidates if c.primary == "prostate")
+    p_far = next(c.probability for c in far_above.candidates if c.primary == "prostate")
+    assert p_far > p_raised
