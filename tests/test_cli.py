@@ -3,6 +3,7 @@
 import csv
 import json
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -20,14 +21,18 @@ def run():
 
 
 def _commands(group, prefix=()):
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
         yield (*prefix, name), command
-        if hasattr(command, "commands"):
+        if isinstance(command, click.Group):
             yield from _commands(command, (*prefix, name))
 
 
 def test_every_command_has_help_text():
-    for path, command in _commands(cli):
+    commands = list(_commands(cli))
+    assert {"ask", "rank", "rules", "score", "teach"} <= {path[0] for path, _ in commands}
+    for path, command in commands:
         assert command.help and command.help.strip(), path
 
 

@@ -70,9 +70,28 @@ def test_score_writes_the_same_bytes_with_either_engine_for_every_bundled_case(t
 @given(case_data())
 def test_generated_cases_give_the_same_row_with_either_engine(kb, triage, data):
     case = parse_case(data, VOCABULARY)
-    by_evaluator = score_row(_evaluator_triage(kb).assess(case, suggest=False, explain=False), 3)
-    by_experta = score_row(triage.assess(case, suggest=False, explain=False), 3)
+    by_evaluator = score_row(_evaluator_triage(kb).rank(case), 3)
+    by_experta = score_row(triage.rank(case), 3)
     assert to_json(by_evaluator) == to_json(by_experta)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case_data())
+def test_a_batch_row_says_what_the_full_assessment_says(kb, data):
+    case = parse_case(data, VOCABULARY)
+    triage = _evaluator_triage(kb)
+    ranked, assessment = triage.rank(case), triage.assess(case, suggest=False)
+    assert [(c.primary, c.probability, c.icd_o3, c.oncotree) for c in ranked.candidates] == [
+        (c.primary, c.probability, c.icd_o3, c.oncotree) for c in assessment.candidates
+    ]
+    assert ranked.other_primary_probability == assessment.other_primary.probability
+    assert ranked.subsets == tuple(s.id for s in assessment.subsets)
+    assert ranked.red_flags == tuple(r.id for r in assessment.red_flags)
+    assert (ranked.case_id, ranked.knowledge_base, ranked.confirmed_primary) == (
+        assessment.case_id,
+        assessment.knowledge_base,
+        assessment.confirmed_primary,
+    )
 
 
 _TRIAGES = {}

@@ -1,17 +1,28 @@
-"""The `cup-triage` command: thin click commands over the core."""
+"""The `cup-triage` command: thin click commands over the core.
+
+Each command's module is imported only when that command runs (or when help lists them):
+`cup-triage --version` imports click and nothing of the reasoning, `rank` never imports the
+batch or teaching code, and no command pays for the imports of another.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from ..reasoning.errors import CupTriageError, one_line
-from .ask import ask
 from .common import Context
-from .evaluate import evaluate
-from .rank import rank
-from .rules import rules
-from .score import score
-from .teach import teach
+
+COMMANDS = {
+    "ask": "ask",
+    "evaluate": "evaluate",
+    "rank": "rank",
+    "rules": "rules",
+    "score": "score",
+    "teach": "teach",
+}
+"""Command name -> the module of cup_triage.cli that defines it (under the same name)."""
 
 
 class UserError(click.ClickException):
@@ -30,7 +41,19 @@ INTERRUPTED = 130
 
 
 class TriageGroup(click.Group):
-    """Turns every error into one line and a documented exit code; --debug shows tracebacks."""
+    """Turns every error into one line and a documented exit code; --debug shows tracebacks.
+
+    Loads each command from its module on first use (see COMMANDS).
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module = importlib.import_module(f"{__name__}.{COMMANDS[cmd_name]}")
+            self.add_command(getattr(module, cmd_name), cmd_name)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -75,10 +98,6 @@ def cli(ctx: click.Context, rules_dir: str | None, debug: bool) -> None:
     Decision support for triage and teaching, never a diagnosis.
     """
     ctx.obj = Context(rules_dir=rules_dir, debug=debug)
-
-
-for command in (ask, rank, score, evaluate, rules, teach):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
-from ..io.load import bundled_knowledge_base, load_knowledge_base
-from ..reasoning.knowledge import KnowledgeBase
-from ..reasoning.triage import Triage
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..reasoning.knowledge import KnowledgeBase
+    from ..reasoning.triage import Triage
 
 
 @dataclass
 class Context:
     rules_dir: str | None = None
     debug: bool = False
-    console: Console = field(default_factory=lambda: Console(highlight=False))
+
+    # Imported where first needed: `--version`, `--help` and `--json` output never load rich,
+    # and a command that needs no knowledge base never loads one.
+
+    @cached_property
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(highlight=False)
 
     @cached_property
     def kb(self) -> KnowledgeBase:
+        from ..io.load import bundled_knowledge_base, load_knowledge_base
+
         return (
             load_knowledge_base(Path(self.rules_dir))
             if self.rules_dir
@@ -31,6 +43,8 @@ class Context:
 
     @cached_property
     def triage(self) -> Triage:
+        from ..reasoning.triage import Triage
+
         return Triage(self.kb)
 
 

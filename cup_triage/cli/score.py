@@ -6,14 +6,14 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ..io.batch import score_to_file
+from ..io.capacity import available_cpus, estimated_cases
 from ..io.load import iter_cases
 from ..io.partial import partial_path
 from ..io.render import to_json
@@ -74,9 +74,9 @@ def _sigterm_as_interrupt() -> Iterator[list[bool]]:
     "-j",
     "--jobs",
     type=click.IntRange(1, 256),
-    default=os.cpu_count() or 1,
-    show_default="all cores",
-    help="Worker processes that score cases.",
+    default=available_cpus(),
+    show_default="the CPUs this process may use",
+    help="Worker processes that score cases (a short batch is scored in this process).",
 )
 @click.option(
     "--engine",
@@ -117,7 +117,15 @@ def score(
         try:
             try:
                 summary, seconds = _run(
-                    ctx, loaded, output, top_k, resume, jobs, engine, show_progress, inputs
+                    ctx,
+                    loaded,
+                    output,
+                    top_k,
+                    resume,
+                    jobs,
+                    engine,
+                    _progress(show_progress, paths),
+                    inputs,
                 )
             except TryAgainError:
                 if terminated:  # the workers died of the same SIGTERM first
@@ -190,17 +198,8 @@ def _same(status: os.stat_result, path: Path) -> bool:
     return (status.st_dev, status.st_ino) == (other.st_dev, other.st_ino)
 
 
-def _run(ctx, loaded, output, top_k, resume, jobs, engine, show_progress, inputs):
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("scoring"),
-        BarColumn(),
-        TextColumn("{task.completed} cases"),
-        TimeElapsedColumn(),
-        disable=not show_progress,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("score", total=None)
+def _run(ctx, loaded, output, top_k, resume, jobs, engine, progress, inputs):
+    with progress as advance:
         started = time.perf_counter()
         summary = score_to_file(
             loaded,
@@ -210,7 +209,55 @@ def _run(ctx, loaded, output, top_k, resume, jobs, engine, show_progress, inputs
             resume=resume,
             strict=ctx.debug,
             jobs=jobs,
-            on_row=lambda row: progress.advance(task),
+            on_row=lambda row: advance(),
             inputs=inputs,
         )
         return summary, time.perf_counter() - started
+
+
+REFRESH_SECONDS = 0.1
+
+
+@contextmanager
+def _progress(shown: bool, paths: tuple[Path, ...]) -> Iterator[Callable[[], None]]:
+    """A progress bar on the terminal, with a total and the time left when the input's size
+    can be told in advance; yields the function that counts one row.
+
+    It is redrawn from the rows as they come (at most every REFRESH_SECONDS), not by a thread
+    of its own: a process without threads can fork its workers safely.
+    """
+    if not shown:
+        yield lambda: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    total = estimated_cases(paths)
+    columns = [SpinnerColumn(), TextColumn("scoring"), BarColumn()]
+    if total:
+        columns += [MofNCompleteColumn(), TextColumn("cases"), TimeRemainingColumn()]
+    else:
+        columns += [TextColumn("{task.completed} cases")]
+    with Progress(*columns, TimeElapsedColumn(), auto_refresh=False, transient=True) as progress:
+        task = progress.add_task("score", total=total or None)
+        last = time.monotonic()
+        done = 0
+
+        def advance() -> None:
+            nonlocal last, done
+            done += 1
+            now = time.monotonic()
+            if now - last >= REFRESH_SECONDS:
+                last = now
+                if total and done > total:  # the estimate was short
+                    progress.update(task, total=done)
+                progress.update(task, completed=done, refresh=True)
+
+        yield advance

@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -152,8 +153,8 @@ def score_rows(
     bytes whatever the number of jobs.
     """
     tasks = _tasks(loaded, triage, top_k, summary, done)
-    # Starting workers costs about a second each (import, compile the engine): only a batch
-    # longer than a few chunks is worth it, so the first ones decide.
+    # Workers pay off only for a batch long enough that splitting it gains more than starting
+    # them and handing them the cases costs: the first cases decide.
     first = list(islice(tasks, WORKERS_WORTH_IT))
     if jobs > 1 and len(first) == WORKERS_WORTH_IT:
         rows = _rows_in_workers(chain(first, tasks), triage, top_k, strict, jobs)
@@ -248,20 +249,42 @@ CHUNK = 64
 """Cases sent to a worker at a time: large enough to amortise the hand-over, small enough to
 keep every worker busy and the output flowing."""
 
-WORKERS_WORTH_IT = 8 * CHUNK
-"""Below this many cases a batch is scored in this process: worker start-up would cost more."""
+WORKERS_WORTH_IT = 4 * CHUNK
+"""Below this many cases a batch is scored in this process: on two cores, forked workers
+gain from about this length on (bench/workers.py measures it)."""
 
 _worker_triage: Triage | None = None
 
 
-def _start_worker(kb: KnowledgeBase, fired_by: str, parent: int) -> None:
+def _start_worker(kb: KnowledgeBase | None, fired_by: str, parent: int) -> None:
+    """Set up a worker; a spawned one (kb given) builds its own triage from the knowledge
+    base, a forked one already holds the parent's, rules compiled and modules imported."""
     global _worker_triage
     _die_with(parent)
     # Ctrl-C reaches the whole process group: the parent stops the batch and keeps the
     # partial output; a worker that also raised KeyboardInterrupt would only print a
     # traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker_triage = Triage(kb, fired_by)
+    if kb is not None:
+        _worker_triage = Triage(kb, fired_by)
+
+
+def _pool(triage: Triage, jobs: int) -> ProcessPoolExecutor:
+    """Worker processes, forked from this one when it runs no other thread (on Linux): they
+    start in milliseconds, sharing the imported modules and the compiled rules. Otherwise
+    spawned, each importing the package and compiling the rules again (about a second):
+    forking a process with other threads could hand the child a lock held forever."""
+    global _worker_triage
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        _worker_triage = triage  # what the forked workers inherit
+        context = multiprocessing.get_context("fork")
+        initargs: tuple = (None, triage.fired_by, os.getpid())
+    else:
+        context = multiprocessing.get_context("spawn")
+        initargs = (triage.kb, triage.fired_by, os.getpid())
+    return ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_start_worker, initargs=initargs
+    )
 
 
 PR_SET_PDEATHSIG = 1
@@ -298,14 +321,7 @@ def _rows_in_workers(
     tasks: Iterator[_Task], triage: Triage, top_k: int, strict: bool, jobs: int
 ) -> Iterator[tuple[_Task, dict[str, Any]]]:
     """Score chunks of cases in worker processes, a bounded number ahead, in input order."""
-    # spawn, not fork: the progress bar runs a thread, and forking a threaded process can hang.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        jobs,
-        mp_context=context,
-        initializer=_start_worker,
-        initargs=(triage.kb, triage.fired_by, os.getpid()),
-    ) as pool:
+    with _pool(triage, jobs) as pool:
         pending: deque = deque()
         try:
             for chunk in _chunks(tasks, CHUNK):
@@ -339,7 +355,7 @@ def _chunks(tasks: Iterator[_Task], size: int) -> Iterator[list[_Task]]:
 
 def _scored(case: Case, file: str, triage: Triage, top_k: int, strict: bool) -> dict[str, Any]:
     try:
-        assessment = triage.assess(case, suggest=False, explain=False)
+        ranked = triage.rank(case)
     except Exception as exc:
         # One case that trips a bug must not cost the other cases of a long batch: it
         # becomes an error row (exit 1) that names the case; --debug raises it instead.
@@ -357,7 +373,7 @@ def _scored(case: Case, file: str, triage: Triage, top_k: int, strict: bool) -> 
             "error": str(error),
             "file": one_line(file),
         }
-    return {**score_row(assessment, top_k), "file": one_line(file)}
+    return {**score_row(ranked, top_k), "file": one_line(file)}
 
 
 def _error_row(item: LoadedCase, error: CupTriageError, key: str) -> dict[str, Any]:

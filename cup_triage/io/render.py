@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..reasoning.assessment import Assessment, Candidate
+from ..reasoning.assessment import Assessment, Candidate, RankedCase
 
 EVIDENCE_SHOWN = 4
 CANDIDATES_EXPLAINED = 3
@@ -26,24 +26,24 @@ def assessment_dict(assessment: Assessment) -> dict[str, Any]:
     return assessment.model_dump(mode="json")
 
 
-def score_row(assessment: Assessment, top_k: int) -> dict[str, Any]:
+def score_row(ranked: RankedCase, top_k: int) -> dict[str, Any]:
     """One batch row: top-k primaries with probabilities and codes, subsets, red flags."""
-    row: dict[str, Any] = {"case_id": assessment.case_id, "status": "ok"}
-    for rank, candidate in enumerate(assessment.candidates[:top_k], 1):
+    row: dict[str, Any] = {"case_id": ranked.case_id, "status": "ok"}
+    for rank, candidate in enumerate(ranked.candidates[:top_k], 1):
         row[f"top{rank}"] = candidate.primary
         row[f"top{rank}_probability"] = candidate.probability
         row[f"top{rank}_icd_o3"] = "|".join(candidate.icd_o3)
         row[f"top{rank}_oncotree"] = candidate.oncotree
-    row["other_primary_probability"] = assessment.other_primary.probability
+    row["other_primary_probability"] = ranked.other_primary_probability
     # Sorted ids: the order in which rules fire may differ between processes, a row may not.
-    row["subsets"] = "|".join(sorted(s.id for s in assessment.subsets))
-    row["red_flags"] = "|".join(sorted(r.id for r in assessment.red_flags))
-    row["confirmed_primary"] = assessment.confirmed_primary or ""
+    row["subsets"] = "|".join(sorted(ranked.subsets))
+    row["red_flags"] = "|".join(sorted(ranked.red_flags))
+    row["confirmed_primary"] = ranked.confirmed_primary or ""
     row["confirmed_rank"] = (
-        assessment.rank_of(assessment.confirmed_primary) if assessment.confirmed_primary else ""
+        ranked.rank_of(ranked.confirmed_primary) if ranked.confirmed_primary else ""
     )
-    row["kb_version"] = assessment.knowledge_base.version
-    row["kb_hash"] = assessment.knowledge_base.hash
+    row["kb_version"] = ranked.knowledge_base.version
+    row["kb_hash"] = ranked.knowledge_base.hash
     return row
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -121,4 +124,34 @@ class Assessment(_Value):
 
     def rank_of(self, primary: str) -> int:
         """1-based rank of a primary in this assessment."""
+        return [c.primary for c in self.candidates].index(primary) + 1
+
+
+class RankedPrimary(NamedTuple):
+    """One primary of a RankedCase: its id, codes and posterior probability."""
+
+    primary: str
+    probability: float
+    icd_o3: tuple[str, ...]
+    oncotree: str
+
+
+@dataclass(frozen=True, slots=True)
+class RankedCase:
+    """What a batch row says of one case: the ranking, the subsets and red flags by id.
+
+    The same numbers as the case's Assessment, without its explanations: a batch builds one
+    for every case, and building an Assessment's model objects cost more than the reasoning.
+    """
+
+    case_id: str
+    knowledge_base: KnowledgeBaseStamp
+    candidates: tuple[RankedPrimary, ...]
+    other_primary_probability: float
+    subsets: tuple[str, ...]
+    red_flags: tuple[str, ...]
+    confirmed_primary: str | None = None
+
+    def rank_of(self, primary: str) -> int:
+        """1-based rank of a primary."""
         return [c.primary for c in self.candidates].index(primary) + 1
