@@ -24,6 +24,33 @@ def _section(name, sex):
     ).map(lambda answers: {f: a for f, a in answers.items() if a == no or f in possible})
 
 
+def _lab_answer(finding_id, sex):
+    """A lab answer: elevated | normal, or a value (a number, or a string with a unit) where the
+    test takes one; a test only the other sex can have is never raised."""
+    finding = VOCABULARY.findings[f"labs.{finding_id}"]
+    raised, normal = finding.answers
+    possible = finding.sex in (None, sex)
+    answers = [raised, normal] if possible else [normal]
+    if not finding.is_measured:
+        return st.sampled_from(answers)
+    top = finding.upper_limit * (20 if possible else 0.99)
+    number = st.floats(min_value=0, max_value=top, allow_nan=False).map(lambda v: round(v, 3))
+    with_unit = st.tuples(number, st.sampled_from(finding.accepted_units)).map(
+        lambda pair: f"{pair[0] / _factor(finding, pair[1])!r} {pair[1]}"
+    )
+    return st.one_of(st.sampled_from(answers), number, with_unit)
+
+
+def _factor(finding, unit):
+    return 1.0 if unit == finding.unit else finding.units[unit]
+
+
+def _labs(sex):
+    return st.lists(st.sampled_from(VOCABULARY.ids_in("labs")), max_size=6, unique=True).flatmap(
+        lambda ids: st.fixed_dictionaries({i: _lab_answer(i, sex) for i in ids})
+    )
+
+
 @st.composite
 def case_data(draw):
     """A valid case mapping with a random subset of findings answered.
@@ -41,10 +68,16 @@ def case_data(draw):
         "histology": st.sampled_from(list(VOCABULARY.histologies)),
         "features": st.lists(st.sampled_from(_possible(sex, "features")), max_size=2, unique=True),
         "markers": _section("markers", sex),
-        "labs": _section("labs", sex),
+        "labs": _labs(sex),
+        "molecular": _section("molecular", sex),
         "imaging": _section("imaging", sex),
+        "workup": _section("workup", sex),
         "history": _section("history", sex),
-        "prior_cancer": st.sampled_from([*primaries, "none"]),
+        "prior_cancer": st.one_of(
+            st.sampled_from([*primaries, "none"]),
+            st.lists(st.sampled_from(primaries), max_size=3, unique=True),
+        ),
+        "tissue_of_origin": st.sampled_from(list(VOCABULARY.primaries)),
     }
     for key, strategy in optional.items():
         if draw(st.booleans()):

@@ -3,15 +3,17 @@
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cup_triage.reasoning.case import parse_case
-from cup_triage.reasoning.errors import CaseError
+from cup_triage.reasoning.errors import CaseError, KnowledgeError
 from cup_triage.reasoning.evaluator import holds
-from cup_triage.reasoning.knowledge import Condition
+from cup_triage.reasoning.knowledge import Condition, KnowledgeBase, RulesFile
+from cup_triage.reasoning.lint import lint
+from cup_triage.reasoning.triage import Triage
 
-from .strategies import VOCABULARY
+from .strategies import VOCABULARY, case_data
 
 ACCEPTED = [
     # Squamous carcinoma in a groin node: the differential of version 2.
@@ -156,3 +158,122 @@ def test_a_threshold_holds_only_for_a_known_value():
     assert not holds(at_least, psa.reading(50.0))
     assert not holds(at_least, "elevated")
     assert not holds(at_least, None)
+
+
+# Rules of the shape the knowledge base will write for version 2: thresholds on lab values,
+# elevated/normal on labs that may be given as values, earlier cancers given as lists.
+THRESHOLD_RULES = [
+    {"finding": "labs.psa", "at_least": 100},
+    {"finding": "labs.afp", "at_least": 400},
+    {"finding": "labs.beta_hcg", "at_least": 10000},
+    {"finding": "labs.ca125", "below": 200},
+    {"finding": "labs.calcium", "is": "elevated"},
+    {"finding": "labs.cea", "is": ["normal", "unknown"]},
+    {"finding": "labs.ldh", "is_not": "elevated"},
+    {"finding": "prior_cancer", "is": ["breast", "melanoma"]},
+    {"finding": "prior_cancer", "is_not": "lung"},
+    {"finding": "prior_cancer", "is": "none"},
+    {"finding": "molecular.hpv", "is": "detected"},
+    {"finding": "workup.colonoscopy", "is": "negative"},
+]
+
+
+@pytest.fixture(scope="module")
+def threshold_triage(kb):
+    rules = [
+        {
+            "id": f"test.v2.{index}",
+            "kind": "serum_marker",
+            "when": [condition],
+            "lr": {"lung": 2.0},
+            "rationale": "A test rule of the version-2 condition syntax.",
+            "source": "tests/test_vocabulary_v2.py",
+        }
+        for index, condition in enumerate(THRESHOLD_RULES)
+    ]
+    rules.append({**rules[0], "id": "test.v2.both", "when": THRESHOLD_RULES[:2]})
+    files = {
+        "priors.yaml": kb.files["priors.yaml"],
+        "test.yaml": RulesFile.model_validate({"description": "test rules", "rules": rules}),
+    }
+    return Triage(KnowledgeBase(kb.vocabulary, files))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case_data())
+def test_thresholds_and_lists_fire_alike_in_engine_and_evaluator(threshold_triage, data):
+    findings = parse_case(data, VOCABULARY).findings(VOCABULARY)
+    assert threshold_triage.evaluator.fire(findings) == threshold_triage.engine.run(findings)
+
+
+FIRES = [
+    ({"labs": {"psa": 250}}, {"test.v2.0", "test.v2.5"}),
+    ({"labs": {"psa": "elevated"}}, {"test.v2.5"}),
+    ({"labs": {"psa": "60 µg/L", "afp": "500 kU/L"}}, {"test.v2.1", "test.v2.5"}),
+    ({"labs": {"psa": 120, "afp": 401}}, {"test.v2.0", "test.v2.1", "test.v2.both", "test.v2.5"}),
+    ({"labs": {"ca125": "normal", "calcium": "2.9 mmol/L"}}, {"test.v2.4", "test.v2.5"}),
+    ({"labs": {"ca125": 150, "ldh": 100}}, {"test.v2.3", "test.v2.5", "test.v2.6"}),
+    ({"prior_cancer": ["lung", "melanoma"]}, {"test.v2.5", "test.v2.7"}),
+    ({"prior_cancer": []}, {"test.v2.5", "test.v2.8", "test.v2.9"}),
+    (
+        {"molecular": {"hpv": "detected"}, "workup": {"colonoscopy": "negative"}},
+        {"test.v2.5", "test.v2.10", "test.v2.11"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("findings", "fired"), FIRES)
+def test_which_version_2_conditions_hold(threshold_triage, findings, fired):
+    case = parse_case({"id": "t", "sex": "male", **findings}, VOCABULARY)
+    run = threshold_triage.engine.run(case.findings(VOCABULARY))
+    assert {rule for rule in run if rule.startswith("test.")} == fired
+
+
+LINTED = [
+    ([{"finding": "labs.psa", "is": "elevated"}, {"finding": "labs.psa", "at_least": 100}], []),
+    ([{"finding": "labs.psa", "is": "normal"}, {"finding": "labs.psa", "below": 2}], []),
+    ([{"finding": "prior_cancer", "is": "breast"}, {"finding": "prior_cancer", "is": "lung"}], []),
+    (
+        [{"finding": "labs.psa", "is": "normal"}, {"finding": "labs.psa", "at_least": 100}],
+        ["can never fire: no answer of labs.psa meets all its conditions"],
+    ),
+    (
+        [{"finding": "labs.psa", "at_least": 10}, {"finding": "labs.psa", "below": 5}],
+        ["can never fire: no answer of labs.psa meets all its conditions"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("when", "errors"), LINTED)
+def test_the_lint_knows_which_threshold_rules_can_fire(kb, when, errors):
+    rule = {
+        "id": "test.lint",
+        "kind": "serum_marker",
+        "when": when,
+        "lr": {"lung": 2.0},
+        "rationale": "A test rule of the version-2 condition syntax.",
+        "source": "tests/test_vocabulary_v2.py",
+    }
+    files = {
+        "priors.yaml": kb.files["priors.yaml"],
+        "t.yaml": RulesFile.model_validate({"description": "test rules", "rules": [rule]}),
+    }
+    found = [p.message for p in lint(KnowledgeBase(kb.vocabulary, files)) if p.severity == "error"]
+    assert found == errors
+
+
+def test_a_threshold_on_a_test_without_a_unit_is_a_knowledge_error(kb):
+    rule = {
+        "id": "test.unitless",
+        "kind": "serum_marker",
+        "when": [{"finding": "labs.liver_enzymes", "at_least": 3}],
+        "lr": {"liver": 2.0},
+        "rationale": "A test rule of the version-2 condition syntax.",
+        "source": "tests/test_vocabulary_v2.py",
+    }
+    files = {
+        "priors.yaml": kb.files["priors.yaml"],
+        "t.yaml": RulesFile.model_validate({"description": "test rules", "rules": [rule]}),
+    }
+    with pytest.raises(KnowledgeError, match="labs.liver_enzymes has no measured value"):
+        KnowledgeBase(kb.vocabulary, files)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from .evaluator import holds
 from .knowledge import Condition, Evidence, Kind, KnowledgeBase, Rule
+from .vocabulary import NONE, Finding
 
 LR_RANGE = (0.01, 200.0)
 ADVISABLE_SECTIONS = ("markers", "labs", "molecular", "workup")
@@ -60,7 +62,7 @@ def _never_fires(kb: KnowledgeBase, rule: Rule) -> list[str]:
             if low is not None and high is not None and low >= high:
                 messages.append(f"can never fire: {subject} ≥ {low:g} and < {high:g}")
             continue
-        if not any(all(holds(c, a) for c in conditions) for a in (*finding.answers, None)):
+        if not any(all(holds(c, a) for c in conditions) for a in _candidates(finding, conditions)):
             messages.append(f"can never fire: no answer of {subject} meets all its conditions")
     sex = _required_sex(rule)
     if sex:
@@ -69,6 +71,24 @@ def _never_fires(kb: KnowledgeBase, rule: Rule) -> list[str]:
             if needs and needs != sex and value > 1:
                 messages.append(f"raises {primary} in {sex} patients, for whom it is impossible")
     return messages
+
+
+def _candidates(finding: Finding, conditions: list[Condition]) -> list[Any]:
+    """Answers that between them meet every satisfiable combination of these conditions: each
+    answer and none; for a measured test, values on both sides of every threshold and of the
+    upper limit; for a list finding, the list of every id the conditions name."""
+    candidates: list[Any] = [*finding.answers, None]
+    if finding.is_measured:
+        assert finding.upper_limit is not None
+        bounds = {finding.upper_limit, 0.0}
+        bounds |= {b for c in conditions for b in (c.at_least, c.below) if b is not None}
+        for bound in bounds:
+            for value in (bound * 0.999, bound, bound * 1.001 + 1e-9):
+                candidates.append(finding.reading(max(value, 0.0)))
+    if finding.is_multiple:
+        named = {a for c in conditions for a in c.known_answers} - {NONE}
+        candidates.append(tuple(sorted(named)))
+    return candidates
 
 
 def _required_sex(rule: Rule) -> str | None:
