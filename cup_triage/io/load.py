@@ -21,6 +21,7 @@ from typing import Any, TextIO, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..reasoning.case import LIST_SECTIONS, Case, parse_case
+from ..reasoning.consistency import ImplicationsFile
 from ..reasoning.errors import (
     CaseError,
     CupTriageError,
@@ -28,7 +29,7 @@ from ..reasoning.errors import (
     KnowledgeError,
     from_validation,
 )
-from ..reasoning.knowledge import KnowledgeBase, RulesFile
+from ..reasoning.knowledge import IMPLICATIONS_FILE, KnowledgeBase, RulesFile
 from ..reasoning.vocabulary import SECTIONS, Vocabulary, VocabularyFile, did_you_mean
 from .files import kind_of, open_regular
 from .formats import MAX_CSV_ROW, Header, LongLine, Record, csv_records, json_records, yaml_records
@@ -142,13 +143,19 @@ def load_knowledge_base(rules_dir: Path | None = None) -> KnowledgeBase:
     """Read and cross-check the vocabulary and every rules file of a folder."""
     folder = rules_dir or bundled_rules_dir()
     vocab_path = folder / VOCABULARY_FILE
+    implications_path = folder / IMPLICATIONS_FILE
+    implications = (
+        _validated(ImplicationsFile, _knowledge_file(implications_path), str(implications_path))
+        if implications_path.exists()
+        else None
+    )
     vocabulary = Vocabulary(
-        _validated(VocabularyFile, _knowledge_file(vocab_path), str(vocab_path))
+        _validated(VocabularyFile, _knowledge_file(vocab_path), str(vocab_path)), implications
     )
     files = {
         path.name: _validated(RulesFile, _knowledge_file(path), str(path))
         for path in rules_files(folder)
-        if path.name != VOCABULARY_FILE
+        if path.name not in (VOCABULARY_FILE, IMPLICATIONS_FILE)
     }
     return KnowledgeBase(vocabulary, files)
 

@@ -109,6 +109,8 @@ def render_assessment(assessment: Assessment, console: Console, top: int = 10) -
         console.print(
             Panel(f"[bold]{flag.label}[/]\n{flag.action}", title="RED FLAG", border_style="red")
         )
+    for conflict in assessment.data_conflicts:
+        console.print(Panel(conflict.message, title="DATA CONFLICT", border_style="yellow"))
     table = Table(title="Candidate primaries", title_justify="left")
     for column in ("#", "primary", "probability", "ICD-O-3", "OncoTree"):
         table.add_column(column, justify="right" if column in ("#", "probability") else "left")

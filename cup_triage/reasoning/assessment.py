@@ -76,6 +76,16 @@ class RedFlagConclusion(_Value):
     source: str
 
 
+class DataConflict(_Value):
+    """Two answers that contradict each other (rules/implications.yaml): the premise is set
+    aside, so nothing that depends on it (a subset, its evidence) is raised."""
+
+    implication: str
+    fields: tuple[str, str]
+    message: str
+    source: str
+
+
 class AdviceItem(_Value):
     category: str
     text: str
@@ -120,6 +130,7 @@ class Assessment(_Value):
     next_tests: tuple[QuestionSuggestion, ...]
     uncertainty: Uncertainty
     confirmed_primary: str | None = None
+    data_conflicts: tuple[DataConflict, ...] = ()
     disclaimer: str
 
     def rank_of(self, primary: str) -> int:

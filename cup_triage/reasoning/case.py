@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from .consistency import Conflict, conflicts, set_aside
 from .errors import CaseError, from_validation
 from .vocabulary import (
     NONE,
@@ -245,10 +246,20 @@ class Case(BaseModel):
         return self
 
     def findings(self, vocabulary: Vocabulary) -> dict[str, Any]:
-        """Every answered finding as `key -> answer` (e.g. 'history.hemoptysis' -> 'yes').
+        """Every answered finding the reasoning reads, as `key -> answer` (e.g.
+        'history.hemoptysis' -> 'yes'): the answers, less those set aside because they
+        contradict others (see `conflicts` and consistency.py).
 
         Two numbers are derived: `site_count` (when the sites are known) and `history_answered`.
         """
+        return set_aside(self.answers(vocabulary), vocabulary)
+
+    def conflicts(self, vocabulary: Vocabulary) -> list[Conflict]:
+        """The implications of rules/implications.yaml this case's answers break."""
+        return conflicts(self.answers(vocabulary), vocabulary)
+
+    def answers(self, vocabulary: Vocabulary) -> dict[str, Any]:
+        """Every answer as given, `key -> answer`, with the two derived numbers."""
         found: dict[str, Any] = {}
         for key in ("sex", "age", "histology", "prior_cancer", "tissue_of_origin"):
             if getattr(self, key) is not None:

@@ -19,6 +19,7 @@ from .calibration import (
     SiteEffect,
     check_corrections,
 )
+from .consistency import check_implications
 from .errors import KnowledgeError
 from .vocabulary import UNKNOWN, AnswerId, Measurement, Vocabulary, did_you_mean
 
@@ -31,6 +32,10 @@ def amount(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return value
     return None
+
+
+IMPLICATIONS_FILE = "implications.yaml"
+"""The file of the knowledge base that says which answers imply or exclude which."""
 
 
 class Kind(StrEnum):
@@ -386,6 +391,9 @@ class KnowledgeBase:
         """A short hash of the whole knowledge base, printed with every result."""
         payload = {
             "vocabulary": self.vocabulary.version,
+            "implications": [
+                i.model_dump(mode="json", by_alias=True) for i in self.vocabulary.implications
+            ],
             "files": {
                 name: f.model_dump(mode="json", by_alias=True) for name, f in self.files.items()
             },
@@ -421,6 +429,8 @@ class KnowledgeBase:
     def _check(self) -> None:
         """Cross-reference checks; any failure names the file and the rule."""
         vocab = self.vocabulary
+        if vocab.implications_file is not None:
+            check_implications(vocab.implications_file, vocab, IMPLICATIONS_FILE)
         primaries = vocab.primaries
         missing = set(primaries) - set(self.priors.probabilities)
         extra = set(self.priors.probabilities) - set(primaries)

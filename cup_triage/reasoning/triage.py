@@ -13,6 +13,7 @@ from .assessment import (
     Assessment,
     Candidate,
     Contribution,
+    DataConflict,
     FiredRule,
     KnowledgeBaseStamp,
     OtherPrimaryShare,
@@ -205,6 +206,15 @@ class Triage:
                 [round(evaluation.posterior[i], 6) for i in order], evaluation.other
             ),
             confirmed_primary=case.confirmed_primary,
+            data_conflicts=tuple(
+                DataConflict(
+                    implication=c.implication.id,
+                    fields=(c.premise.finding, c.broken.finding),
+                    message=c.message(self.kb.vocabulary),
+                    source=c.implication.source,
+                )
+                for c in case.conflicts(self.kb.vocabulary)
+            ),
             disclaimer=self.kb.vocabulary.disclaimer,
         )
 

@@ -11,11 +11,14 @@ import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from .errors import KnowledgeError
+
+if TYPE_CHECKING:
+    from .consistency import ImplicationsFile
 
 SECTIONS = ("sites", "features", "markers", "labs", "molecular", "imaging", "workup", "history")
 """Sections of a case that hold many findings each, in the order of the case format."""
@@ -302,8 +305,12 @@ class Finding(_Model):
 class Vocabulary:
     """Lookups over the validated vocabulary file."""
 
-    def __init__(self, data: VocabularyFile) -> None:
+    def __init__(self, data: VocabularyFile, implications: ImplicationsFile | None = None) -> None:
         self.version = data.version
+        # Which answers imply or exclude which (rules/implications.yaml), checked against the
+        # findings by the KnowledgeBase; see consistency.py.
+        self.implications_file = implications
+        self.implications = implications.implications if implications is not None else ()
         self.steps = data.steps
         self.presentation = data.presentation
         last = data.presentation.uncertainty[-1]

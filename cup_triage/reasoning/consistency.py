@@ -1,0 +1,218 @@
+"""Clinical consistency as data: which answers imply or exclude which (rules/implications.yaml).
+
+An implication says: when every statement of `if` holds, every statement of `then` holds too
+(blastic bone lesions → bone metastases; a single metastatic deposit → at most one site). A
+statement is one finding with one answer (`{finding: sites.bone, is: yes}`) or a numeric
+bound (`{finding: site_count, below: 2}`).
+
+The API, used by the case model and by the interview:
+
+- `conflicts(findings, vocabulary)`: the implications a case's answers break (every `if`
+  known and holding, a `then` known and not holding), in the order of the file.
+- `set_aside(findings, vocabulary)`: the answers without the premises of broken implications,
+  which is what the reasoning reads (`Case.findings`): a premise presupposes its consequence
+  (blastic lesions presuppose bone metastases, a single deposit one site), so when the two
+  disagree the premise is the answer that cannot be used. The assessment reports every
+  conflict (`Assessment.data_conflicts`), so nothing is set aside silently.
+- `implied_answers(findings, vocabulary)`: the answers the given ones imply for findings not
+  yet answered, as `key -> answer`: forwards (blastic lesions → `sites.bone: yes`) and, for an
+  implication with one premise, backwards (`sites.bone: no` → `imaging.blastic_bone_lesions:
+  no`; more than one site → `imaging.solitary_lesion: no`), repeated until nothing changes.
+  The interview does not ask a question whose answer is already implied.
+
+No clinical fact is written here: the implications, with their rationale and source, are data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from .errors import KnowledgeError
+from .vocabulary import AnswerId, Measurement, Vocabulary, did_you_mean, normalise_answer
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Statement(_Model):
+    """One finding with one answer, or a numeric bound on a number (age, site_count, a lab)."""
+
+    finding: str
+    is_: Annotated[AnswerId | None, BeforeValidator(normalise_answer)] = Field(
+        default=None, alias="is"
+    )
+    at_least: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Statement:
+        if sum(t is not None for t in (self.is_, self.at_least, self.below)) != 1:
+            raise ValueError("a statement has exactly one of is, at_least, below")
+        return self
+
+    def holds(self, value: Any) -> bool | None:
+        """True or False for a known answer, None when the finding is unanswered."""
+        if value is None:
+            return None
+        if self.is_ is not None:
+            return self.is_ in value if isinstance(value, tuple) else value == self.is_
+        number = value.value if isinstance(value, Measurement) else value
+        if not isinstance(number, int | float) or isinstance(number, bool):
+            return None  # a lab known only as elevated/normal has no number to compare
+        if self.at_least is not None:
+            return number >= self.at_least
+        assert self.below is not None
+        return number < self.below
+
+    def describe(self, vocabulary: Vocabulary) -> str:
+        label = vocabulary.findings[self.finding].label
+        if self.is_ is not None:
+            return f"{label} ({self.is_})"
+        if self.at_least is not None:
+            return f"{self.finding} ≥ {self.at_least:g}"
+        return f"{self.finding} < {self.below:g}"
+
+
+class Implication(_Model):
+    """When every `if` statement holds, every `then` statement holds."""
+
+    id: str = Field(pattern=r"^[a-z0-9_.\-]+$")
+    if_: tuple[Statement, ...] = Field(alias="if", min_length=1)
+    then: tuple[Statement, ...] = Field(min_length=1)
+    says: str = Field(min_length=5, description="The reason in a few words, for error lines.")
+    rationale: str = Field(min_length=20)
+    source: str = Field(min_length=5)
+
+
+class ImplicationsFile(_Model):
+    """The schema of rules/implications.yaml."""
+
+    description: str
+    implications: tuple[Implication, ...]
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """An implication a case breaks: the premises hold, one consequence is known and false."""
+
+    implication: Implication
+    premise: Statement
+    broken: Statement
+    value: Any
+
+    def message(self, vocabulary: Vocabulary) -> str:
+        shown = _shown(self.value)
+        return (
+            f"{self.premise.finding}: {self.premise.describe(vocabulary)} contradicts "
+            f"{self.broken.finding} = {shown}: {self.implication.says}; "
+            f"{self.premise.finding} is set aside"
+        )
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, Measurement):
+        return f"{value} ({value.value:g})"
+    if isinstance(value, tuple):
+        return ", ".join(value)
+    return str(value)
+
+
+def check_implications(data: ImplicationsFile, vocabulary: Vocabulary, file: str) -> None:
+    """Every statement names a known finding and one of its answers (or bounds a number)."""
+    seen: set[str] = set()
+    for implication in data.implications:
+        if implication.id in seen:
+            raise KnowledgeError("duplicate implication id", file=file, field=implication.id)
+        seen.add(implication.id)
+        for part, statements in (("if", implication.if_), ("then", implication.then)):
+            for index, statement in enumerate(statements):
+                where = f"implication {implication.id} › {part}[{index}]"
+                finding = vocabulary.findings.get(statement.finding)
+                if finding is None:
+                    raise KnowledgeError(
+                        f"unknown finding {statement.finding!r}",
+                        file=file,
+                        field=where,
+                        hint=did_you_mean(statement.finding, vocabulary.findings),
+                    )
+                numeric = finding.is_numeric or finding.is_measured
+                if statement.is_ is None and not numeric:
+                    raise KnowledgeError(
+                        f"{finding.key} has no number to bound", file=file, field=where
+                    )
+                if statement.is_ is not None and statement.is_ not in finding.answers:
+                    raise KnowledgeError(
+                        f"{statement.is_!r} is not an answer of {finding.key}; expected one of "
+                        f"{', '.join(finding.answers)}",
+                        file=file,
+                        field=where,
+                        hint=did_you_mean(statement.is_, finding.answers),
+                    )
+
+
+def conflicts(findings: Mapping[str, Any], vocabulary: Vocabulary) -> list[Conflict]:
+    """The implications these answers break, in the order of rules/implications.yaml."""
+    found = []
+    for implication in vocabulary.implications:
+        if not all(s.holds(findings.get(s.finding)) for s in implication.if_):
+            continue
+        for statement in implication.then:
+            value = findings.get(statement.finding)
+            if statement.holds(value) is False:
+                found.append(Conflict(implication, implication.if_[0], statement, value))
+    return found
+
+
+def set_aside(findings: Mapping[str, Any], vocabulary: Vocabulary) -> dict[str, Any]:
+    """The answers without the premises of the implications they break."""
+    kept = dict(findings)
+    for _ in range(len(vocabulary.implications) + 1):
+        found = conflicts(kept, vocabulary)
+        if not found:
+            return kept
+        for conflict in found:
+            for statement in conflict.implication.if_:
+                kept.pop(statement.finding, None)
+    return kept
+
+
+def implied_answers(findings: Mapping[str, Any], vocabulary: Vocabulary) -> dict[str, str]:
+    """The answers implied for unanswered findings, forwards and (one premise) backwards."""
+    known: dict[str, Any] = dict(findings)
+    implied: dict[str, str] = {}
+    changed = True
+    while changed:
+        changed = False
+        for implication in vocabulary.implications:
+            for key, answer in _implied_by(implication, known, vocabulary):
+                if key not in known:
+                    known[key] = implied[key] = answer
+                    changed = True
+    return dict(sorted(implied.items()))
+
+
+def _implied_by(
+    implication: Implication, known: Mapping[str, Any], vocabulary: Vocabulary
+) -> list[tuple[str, str]]:
+    if all(s.holds(known.get(s.finding)) for s in implication.if_):
+        return [(s.finding, s.is_) for s in implication.then if s.is_ is not None]
+    if len(implication.if_) != 1:
+        return []
+    premise = implication.if_[0]
+    if any(s.holds(known.get(s.finding)) is False for s in implication.then):
+        other = _other_answer(premise, vocabulary)
+        return [(premise.finding, other)] if other is not None else []
+    return []
+
+
+def _other_answer(statement: Statement, vocabulary: Vocabulary) -> str | None:
+    """The answer that negates a one-answer statement on a finding with two answers."""
+    answers = vocabulary.findings[statement.finding].answers
+    if statement.is_ is None or len(answers) != 2:
+        return None
+    return answers[1] if statement.is_ == answers[0] else answers[0]
