@@ -28,12 +28,7 @@ def test_every_finding_of_the_vocabulary_is_reasoned_about(kb):
         for k, f in kb.vocabulary.findings.items()
         if f.section not in ("derived",) and k not in tested
     ]
-    # Version 2 of the vocabulary (docs/case-format.md) added ids ahead of the rules that read
-    # them; this allowance only goes down, to 0, as the sourced rules arrive.
-    assert len(untested) <= PENDING_VERSION_2_IDS, untested
-
-
-PENDING_VERSION_2_IDS = 77
+    assert untested == []
 
 
 def test_no_python_module_names_a_primary_or_a_finding(kb):

@@ -1,11 +1,14 @@
 """Version 2 of the case format (docs/case-format.md): what real work-ups say can be written."""
 
+import json
 import math
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cup_triage.cli import cli
 from cup_triage.reasoning.case import parse_case
 from cup_triage.reasoning.errors import CaseError, KnowledgeError
 from cup_triage.reasoning.evaluator import holds
@@ -277,3 +280,19 @@ def test_a_threshold_on_a_test_without_a_unit_is_a_knowledge_error(kb):
     }
     with pytest.raises(KnowledgeError, match="labs.liver_enzymes has no measured value"):
         KnowledgeBase(kb.vocabulary, files)
+
+
+def test_the_vocab_command_lists_the_units_a_transcriber_may_use():
+    result = CliRunner().invoke(cli, ["vocab", "labs"])
+    assert result.exit_code == 0
+    assert (
+        "labs.calcium: serum calcium — elevated | normal | a value "
+        "(mmol/L, mg/dL, mEq/L; upper limit 2.6 mmol/L)" in result.output
+    )
+    rows = json.loads(CliRunner().invoke(cli, ["vocab", "molecular", "--json"]).output)
+    assert {"key": "molecular.hpv", "label": "high-risk HPV in the tumour"}.items() <= rows[
+        8
+    ].items()
+    wrong = CliRunner().invoke(cli, ["vocab", "lab"])
+    assert wrong.exit_code == 2
+    assert wrong.output.strip() == "Error: unknown section 'lab' (did you mean 'labs'?)"

@@ -21,6 +21,7 @@ COMMANDS = {
     "rules": "rules",
     "score": "score",
     "teach": "teach",
+    "vocab": "vocab",
 }
 """Command name -> the module of cup_triage.cli that defines it (under the same name)."""
 

@@ -20,7 +20,7 @@ from typing import Any, TextIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ..reasoning.case import LIST_SECTIONS, Case, parse_case
+from ..reasoning.case import LIST_FIELDS, LIST_SECTIONS, Case, parse_case
 from ..reasoning.consistency import ImplicationsFile
 from ..reasoning.errors import (
     CaseError,
@@ -407,7 +407,7 @@ def _csv_case(row: Mapping[str, str]) -> dict[str, Any]:
         section, dot, finding = column.strip().partition(".")
         if dot:
             case.setdefault(section, {})[finding] = value
-        elif section in LIST_SECTIONS:
+        elif section in LIST_FIELDS:
             case[section] = _split_list(value)
         elif section == "age":
             # A short run of digits is a number of years; anything else goes to the model

@@ -36,6 +36,9 @@ from .vocabulary import (
 LIST_SECTIONS = ("sites", "features")
 """Sections a case file may give as a list of present findings (or as a mapping of answers)."""
 
+LIST_FIELDS = (*LIST_SECTIONS, "prior_cancer")
+"""Fields a case file may give as a list (in a CSV cell, separated as the sites are)."""
+
 
 def shown(value: Any) -> str:
     """A value as an error message quotes it: its repr, cut short (input can be huge)."""

@@ -415,3 +415,24 @@ def _categorical(key: str, section: str, spec: _Categorical) -> Finding:
         answers=tuple(a.id for a in spec.answers),
         prevalence={a.id: a.prevalence for a in spec.answers},
     )
+
+
+def catalogue(vocabulary: Vocabulary, section: str | None = None) -> list[dict[str, Any]]:
+    """Every finding a case file may give (or those of one section), as rows a listing shows:
+    key, label, allowed answers, and for measured tests the units and the upper limit."""
+    rows = []
+    for finding in vocabulary.findings.values():
+        if finding.section == "derived" or (section and finding.section != section):
+            continue
+        row: dict[str, Any] = {
+            "key": finding.key,
+            "label": finding.label,
+            "answers": list(finding.answers),
+        }
+        if finding.is_measured:
+            row |= {"unit": finding.unit, "units": list(finding.units)}
+            row["upper_limit"] = finding.upper_limit
+        if finding.sex:
+            row["sex"] = finding.sex
+        rows.append(row)
+    return rows
