@@ -69,6 +69,9 @@ def row_columns(top_k: int) -> list[str]:
 
 
 def percent(probability: float) -> str:
+    # A model estimate is never certain: "100.0%" would claim what no finding can give.
+    if probability > 0.999:
+        return ">99.9%"
     return f"{probability * 100:.1f}%" if probability >= 0.001 else "<0.1%"
 
 
