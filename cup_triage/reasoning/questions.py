@@ -80,12 +80,21 @@ class QuestionSelector:
             sum(prev * ratios[i] for _, prev, ratios, _ in scored) or 1.0 for i in range(len(now))
         ]
         outcomes = []
-        for answer, prevalence, ratios, posterior in scored:
-            probability = sum(
+        listed = len(self.ranker.primaries)
+        for answer, prevalence, ratios, shown in scored:
+            # P(answer | primary) as the expectation above models it; the ranking after the
+            # answer is Bayes' rule with that same likelihood, so that the expected information
+            # gain is a true mutual information (never negative, however the evidence is
+            # tempered or discounted).
+            joint = [
                 prior_now[i] * prevalence * ratios[i] / per_primary_total[i]
                 for i in range(len(now))
+            ]
+            probability = sum(joint)
+            posterior = (
+                tuple(j / probability for j in joint[:listed]) if probability else shown
             )
-            outcomes.append(Outcome(answer, probability, tuple(posterior)))
+            outcomes.append(Outcome(answer, probability, posterior))
         return outcomes
 
     def suggest(
