@@ -74,6 +74,15 @@ REFUSED = [
         "labs.psa: unit 'mmol/L' is not accepted; expected ng/mL | µg/L",
     ),
     ({"id": "r2", "labs": {"psa": -3}}, "labs.psa: a value cannot be negative, got -3"),
+    (
+        {"id": "r2b", "labs": {"afp": "<2 ng/mL"}},
+        "labs.afp: a bound is not a value, got '<2 ng/mL'; give the answer it means "
+        "(elevated or normal) or the value itself",
+    ),
+    (
+        {"id": "r2c", "labs": {"beta_hcg": "250,000 IU/L"}},
+        "labs.beta_hcg: write the number without thousands separators, got '250,000 IU/L'",
+    ),
     ({"id": "r3", "labs": {"psa": math.nan}}, "labs.psa: a value is a finite number, got nan"),
     ({"id": "r4", "labs": {"cea": math.inf}}, "labs.cea: a value is a finite number, got inf"),
     (

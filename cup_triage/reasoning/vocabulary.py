@@ -280,7 +280,16 @@ class Finding(_Model):
         if isinstance(raw, int | float):
             number, unit = float(raw), ""
         elif isinstance(raw, str):
-            match = _VALUE.match(raw.strip())
+            text = raw.strip()
+            if text[:1] in ("<", ">", "≤", "≥") and _VALUE.match(text[1:].strip()):
+                # "<0.5" or ">1000" is a bound, not a value: a threshold could not be tested.
+                raise ValueRefused(
+                    f"a bound is not a value, got {raw!r}; give the answer it means "
+                    f"({' or '.join(self.answers)}) or the value itself"
+                )
+            if re.match(r"^\d{1,3}(,\d{3})+(\.\d+)?\b", text):
+                raise ValueRefused(f"write the number without thousands separators, got {raw!r}")
+            match = _VALUE.match(text)
             if match is None:
                 return None
             number, unit = float(match[1]), match[2].strip()
