@@ -21,6 +21,28 @@ BAD_CASES = [
     ("sex: male\n", "id: required field is missing"),
     ("id: c8\nlabs: {psa: high}\n", "labs.psa: expected elevated | normal"),
     ("id: c9\nprior_cancer: colon\n", "prior_cancer"),
+    (
+        "id: c10\nlabs: {psa: 250 mmol/L}\n",
+        "case c10 › labs.psa: unit 'mmol/L' is not accepted; expected ng/mL | µg/L",
+    ),
+    ("id: c11\nlabs: {calcium: -1}\n", "case c11 › labs.calcium: a value cannot be negative"),
+    (
+        "id: c12\nmolecular: {egfr: mutated}\n",
+        "case c12 › molecular.egfr: expected detected | not_detected, got 'mutated'",
+    ),
+    (
+        "id: c13\nworkup: {colonoscopy: clear}\n",
+        "case c13 › workup.colonoscopy: expected abnormal | negative, got 'clear'",
+    ),
+    (
+        "id: c14\nprior_cancer: [breast, melanom]\n",
+        "case c14 › prior_cancer[1]: expected one of the primary ids, got 'melanom' "
+        "(did you mean 'melanoma'?)",
+    ),
+    (
+        "id: c15\nsex: male\nprior_cancer: [colorectal, vulva_vagina]\n",
+        "case c15 › prior_cancer: Vulva or vagina primary in a male patient",
+    ),
     ("id: [unclosed\n", "invalid YAML"),
     ("", "empty file"),
     ("42\n", "expected a case (a mapping) or a list of cases"),
