@@ -1,7 +1,17 @@
-"""Benchmark: knowledge-base load, rank latency, batch throughput, next-question latency.
+"""Benchmark: what a user of `cup-triage` waits for, measured whole-process where it matters.
 
-Run: uv run python bench/bench.py [--cases 500] [--seed 7]
-Prints its figures; nothing here is asserted (speed is measured, not tested).
+Run: uv run python bench/bench.py [--quick] [--repeat 3] [--seed 7]
+
+Prints, for the knowledge base as it is:
+  - the floor: the same rules evaluated in plain Python (reasoning/evaluator.py) against
+    experta (the engine of record) on the same generated cases, and the engine/floor ratio;
+  - whole-process `cup-triage score` throughput for 3,000 and 20,000 cases at --jobs 1 and at
+    the default --jobs, with the peak memory of the whole process tree (workers included);
+  - start-up: `cup-triage --version` and `rank` of one case;
+  - next-question latency (p50 / p95) through the interview's public API.
+Every timed run is repeated (--repeat) and the median reported, and each is paired with a
+fixed reference workload timed just before it: on a shared machine, the reference's time
+says how loaded the machine was while the figure was taken. Nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -9,75 +19,121 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-from cup_triage.io.batch import BatchSummary, score_rows
-from cup_triage.io.load import LoadedCase, load_knowledge_base
+import yaml
+
+from cup_triage.io.capacity import available_cpus
+from cup_triage.io.load import bundled_cases_dir, bundled_knowledge_base
 from cup_triage.reasoning.case import parse_case
-from cup_triage.reasoning.knowledge import KnowledgeBase, RulesFile
-from cup_triage.reasoning.triage import Triage
+from cup_triage.reasoning.triage import EVALUATOR, EXPERTA, Triage
 from cup_triage.reasoning.vocabulary import Vocabulary
 from cup_triage.sessions.interview import Interview
 
+CLI = [sys.executable, "-c", "from cup_triage.cli import main; main()"]
 
-def realistic_case(rng: random.Random, vocabulary: Vocabulary, number: int) -> dict:
-    """A case shaped like a referral: sites, a histology, a few stains, labs and history."""
+
+def generated_case(rng: random.Random, vocabulary: Vocabulary, number: int) -> dict:
+    """A valid case shaped like a referral, drawing from every section of the vocabulary; no
+    finding or earlier cancer only the other sex can have."""
     sex = rng.choice(["female", "male"])
 
-    def possible(key: str) -> bool:
-        return vocabulary.findings[key].sex in (None, sex)
+    def possible(section: str) -> list[str]:
+        return [
+            f
+            for f in vocabulary.ids_in(section)
+            if vocabulary.findings[f"{section}.{f}"].sex in (None, sex)
+        ]
 
     def some(section: str, low: int, high: int) -> dict:
-        ids = rng.sample(vocabulary.ids_in(section), rng.randint(low, high))
-        return {
-            i: rng.choice(vocabulary.answers_of(section)) for i in ids if possible(f"{section}.{i}")
-        }
+        ids = possible(section)
+        chosen = rng.sample(ids, min(len(ids), rng.randint(low, high)))
+        return {i: rng.choice(vocabulary.answers_of(section)) for i in chosen}
 
-    return {
-        "id": f"bench-{number}",
+    primaries = [p for p, spec in vocabulary.primaries.items() if spec.sex in (None, sex)]
+    case = {
+        "id": f"bench-{number:06d}",
         "sex": sex,
         "age": rng.randint(25, 90),
-        "sites": [
-            s
-            for s in rng.sample(vocabulary.ids_in("sites"), rng.randint(1, 3))
-            if possible(f"sites.{s}")
-        ],
+        "sites": rng.sample(possible("sites"), rng.randint(1, 3)),
         "histology": rng.choice(list(vocabulary.histologies)),
         "markers": some("markers", 2, 8),
         "labs": some("labs", 0, 3),
+        "molecular": some("molecular", 0, 2),
+        "imaging": some("imaging", 0, 2),
+        "workup": some("workup", 0, 2),
         "history": some("history", 0, 8),
     }
+    if rng.random() < 0.2:
+        case["prior_cancer"] = rng.choice([*primaries, "none"])
+    elif rng.random() < 0.05:
+        case["prior_cancer"] = rng.sample(primaries, 2)
+    return {k: v for k, v in case.items() if v != {}}
 
 
-def scaled_knowledge_base(kb: KnowledgeBase, factor: int, rng: random.Random) -> KnowledgeBase:
-    """The knowledge base plus (factor - 1) × as many generated evidence rules: one or two
-    finding conditions each, likelihood ratios for a few primaries, like the real ones."""
-    vocabulary = kb.vocabulary
-    findings = [f for f in vocabulary.findings.values() if f.answers and f.key != "sex"]
-    primaries = list(vocabulary.primaries)
-    generated = []
-    for number in range(len(kb.rules) * (factor - 1)):
-        conditions = []
-        for finding in rng.sample(findings, rng.choice((1, 1, 2))):
-            conditions.append({"finding": finding.key, "is": rng.choice(finding.answers)})
-        generated.append(
-            {
-                "id": f"generated.{number}",
-                "kind": "history",
-                "when": conditions,
-                "lr": {p: round(rng.uniform(0.5, 2.0), 2) for p in rng.sample(primaries, 3)},
-                "group": f"generated.{number}",
-                "rationale": "Generated rule for scaling measurements only.",
-                "source": "bench/bench.py",
-            }
-        )
-    files = dict(kb.files)
-    files["generated.yaml"] = RulesFile.model_validate(
-        {"description": "generated for the benchmark", "rules": generated}
-    )
-    return KnowledgeBase(vocabulary, files)
+def reference_seconds() -> float:
+    """A fixed pure-Python workload (about 0.1 s on a quiet core of this machine)."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(1_500_000):
+        total += i % 7
+    return time.perf_counter() - started
+
+
+def run_process(args: list[str]) -> tuple[float, float, float]:
+    """Run a command; wall seconds, CPU seconds (children included), peak memory (MiB) of
+    the whole process tree: the largest sum over the tree of proportional set sizes (PSS:
+    a page shared by a parent and its forked workers counts once, split between them)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while True:
+        # wait4 gives the CPU time of the process and of the workers it waited for.
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        peak = max(peak, _tree_pss_kib(process.pid))
+        time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return seconds, usage.ru_utime + usage.ru_stime, peak / 1024
+
+
+def _tree_pss_kib(pid: int) -> int:
+    total = 0
+    for member in [pid, *_descendants(pid)]:
+        try:
+            for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    found = [int(c) for c in children]
+    for child in list(found):
+        found += _descendants(child)
+    return found
+
+
+def median_of(repeat: int, measure) -> tuple[list, float]:
+    """Median of `repeat` measurements, each paired with the reference workload."""
+    results, references = [], []
+    for _ in range(repeat):
+        references.append(reference_seconds())
+        results.append(measure())
+    return results, statistics.median(references)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -87,109 +143,103 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=500)
-    parser.add_argument("--questions", type=int, default=60)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
-        "--scale",
-        type=int,
-        nargs="*",
-        default=[4, 16],
-        help="Also measure with the knowledge base scaled by these factors.",
-    )
+    parser.add_argument("--sizes", type=int, nargs="*", default=[3000, 20000])
+    parser.add_argument("--quick", action="store_true", help="1 repeat, 3,000 cases only")
     args = parser.parse_args()
-
-    started = time.perf_counter()
-    kb = load_knowledge_base()
-    load_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    triage = Triage(kb)
-    compile_seconds = time.perf_counter() - started
+    if args.quick:
+        args.repeat, args.sizes = 1, [3000]
+    kb = bundled_knowledge_base()
     vocabulary = kb.vocabulary
     rng = random.Random(args.seed)
-    raw = [realistic_case(rng, vocabulary, n) for n in range(args.cases)]
+    raw = [generated_case(rng, vocabulary, n) for n in range(max(args.sizes))]
+    print(
+        f"knowledge base {kb.version} ({kb.fingerprint}): {len(kb.rules)} rules, "
+        f"{len(vocabulary.findings)} findings, {len(vocabulary.primaries)} primaries; "
+        f"{available_cpus()} CPU(s) available; reference workload quiet ≈ 0.10 s"
+    )
+    print(f"machine load average now: {os.getloadavg()[0]:.1f}\n")
 
-    started = time.perf_counter()
-    cases = [parse_case(data, vocabulary) for data in raw]
-    floor_seconds = time.perf_counter() - started
+    # The floor: the same rules in plain Python, against the engine of record.
+    cases = [parse_case(data, vocabulary) for data in raw[:2000]]
+    findings = [case.findings(vocabulary) for case in cases]
+    by_evaluator, by_experta = Triage(kb, EVALUATOR), Triage(kb, EXPERTA)
+    by_experta.engine.run(findings[0])  # compile experta's network outside the timing
+
+    def firing(triage, sample):
+        started = time.process_time()
+        for f in sample:
+            triage.fire(f)
+        return (time.process_time() - started) / len(sample)
+
+    def rows(triage, sample):
+        started = time.process_time()
+        for case in sample:
+            triage.rank(case)
+        return (time.process_time() - started) / len(sample)
+
+    floor, reference = median_of(args.repeat, lambda: firing(by_evaluator, findings))
+    engine, _ = median_of(args.repeat, lambda: firing(by_experta, findings[:300]))
+    floor_s, engine_s = statistics.median(floor), statistics.median(engine)
+    print(f"firing the rules, per case (CPU time, reference {reference:.2f} s):")
+    print(f"  floor: evaluator (plain Python)  {floor_s * 1e6:8.0f} µs")
+    print(f"  engine: experta                   {engine_s * 1e6:8.0f} µs")
+    print(f"  engine / floor                    {engine_s / floor_s:8.1f} ×")
+    row_evaluator, _ = median_of(args.repeat, lambda: rows(by_evaluator, cases))
+    row_experta, _ = median_of(args.repeat, lambda: rows(by_experta, cases[:300]))
+    print(
+        f"  a whole batch row (fire, rank): {statistics.median(row_evaluator) * 1e6:.0f} µs "
+        f"with the evaluator, {statistics.median(row_experta) * 1e6:.0f} µs with experta\n"
+    )
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        print("whole-process `cup-triage score FILE.yaml -o OUT.jsonl` (median wall time):")
+        print("   cases   jobs   cases/s   wall s   CPU s   peak memory (tree, PSS)   reference s")
+        for size in args.sizes:
+            batch = folder / f"cases-{size}.yaml"
+            with batch.open("w", encoding="utf-8") as handle:
+                yaml.dump(raw[:size], handle, Dumper=yaml.CSafeDumper, sort_keys=False)
+            for jobs in sorted({1, available_cpus()}):
+                command = [*CLI, "score", str(batch), "-o", str(folder / "out.jsonl")]
+                command += ["--jobs", str(jobs)]
+                results, reference = median_of(args.repeat, lambda c=command: run_process(c))
+                wall = statistics.median(r[0] for r in results)
+                cpu = statistics.median(r[1] for r in results)
+                memory = max(r[2] for r in results)
+                print(
+                    f"  {size:>6}  {jobs:>5}  {size / wall:>8.0f}  {wall:>7.2f}  {cpu:>6.2f}  "
+                    f"{memory:>14.0f} MiB          {reference:.2f}"
+                )
+        print()
+
+        example = bundled_cases_dir() / "example.yaml"
+        print("start-up (median wall / CPU seconds):")
+        for label, command in (
+            ("cup-triage --version", [*CLI, "--version"]),
+            ("cup-triage rank example.yaml", [*CLI, "rank", str(example)]),
+        ):
+            results, reference = median_of(max(args.repeat, 5), lambda c=command: run_process(c))
+            wall = statistics.median(r[0] for r in results)
+            cpu = statistics.median(r[1] for r in results)
+            print(
+                f"  {label:<30} {wall:6.2f} s wall  {cpu:6.2f} s CPU  (reference {reference:.2f} s)"
+            )
+    print()
 
     latencies = []
-    started = time.perf_counter()
-    for case in cases:
-        t0 = time.perf_counter()
-        triage.assess(case, suggest=False, explain=False)
-        latencies.append(time.perf_counter() - t0)
-    batch_seconds = time.perf_counter() - started
-
-    cores = os.cpu_count() or 1
-    loaded = [LoadedCase(file="bench", case=case) for case in cases]
-    started = time.perf_counter()
-    for _ in score_rows(loaded, triage, 3, BatchSummary(), jobs=cores):
-        pass
-    all_cores_seconds = time.perf_counter() - started
-
-    question_latencies = []
-    for case in cases[: args.questions]:
-        interview = Interview(triage, case)
-        t0 = time.perf_counter()
-        interview.next_question()
-        question_latencies.append(time.perf_counter() - t0)
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    ms = 1000
-    print(
-        f"knowledge base: {len(kb.rules)} rules, {len(vocabulary.findings)} findings, "
-        f"{len(vocabulary.primaries)} primaries ({kb.version}, {kb.fingerprint})"
-    )
-    print(f"load knowledge base       {load_seconds * ms:8.1f} ms")
-    print(f"compile engine            {compile_seconds * ms:8.1f} ms")
-    print(
-        f"rank one case (batch row) median {statistics.median(latencies) * ms:6.2f} ms"
-        f"   p95 {percentile(latencies, 0.95) * ms:6.2f} ms"
-    )
-    print(f"batch, 1 process          {len(cases) / batch_seconds:8.1f} cases/s")
-    print(
-        f"batch, {cores} processes       {len(cases) / all_cores_seconds:8.1f} cases/s "
-        "(including worker start-up)"
-    )
-    print(
-        f"floor: load + validate    {len(cases) / floor_seconds:8.1f} cases/s "
-        f"(engine+ranking cost = {batch_seconds / floor_seconds:.1f}× the floor)"
-    )
-    print(
-        f"next question (interview) median {statistics.median(question_latencies) * ms:6.1f} ms"
-        f"   p95 {percentile(question_latencies, 0.95) * ms:6.1f} ms"
-        f"   over {len(question_latencies)} cases"
-    )
-    print(f"peak memory (max RSS)     {peak_mib:8.1f} MiB")
-
-    if args.scale:
-        print(
-            "\nscaling (knowledge base × factor with generated rules; "
-            f"{min(len(cases), 100)} cases, {min(args.questions, 20)} interviews):"
-        )
-        print("  factor  rules  compile ms  rank median ms  rank p95 ms  next-question p95 ms")
-    for factor in args.scale:
-        scaled = scaled_knowledge_base(kb, factor, random.Random(args.seed))
+    reference = reference_seconds()
+    for case in cases[:60]:
+        interview = Interview(by_experta, case)
         started = time.perf_counter()
-        scaled_triage = Triage(scaled)
-        compile_ms = (time.perf_counter() - started) * ms
-        rank_times = []
-        for case in cases[:100]:
-            t0 = time.perf_counter()
-            scaled_triage.assess(case, suggest=False, explain=False)
-            rank_times.append(time.perf_counter() - t0)
-        question_times = []
-        for case in cases[: min(args.questions, 20)]:
-            t0 = time.perf_counter()
-            Interview(scaled_triage, case).next_question()
-            question_times.append(time.perf_counter() - t0)
-        print(
-            f"  {factor:>6}  {len(scaled.rules):>5}  {compile_ms:>10.0f}  "
-            f"{statistics.median(rank_times) * ms:>14.2f}  "
-            f"{percentile(rank_times, 0.95) * ms:>11.2f}"
-            f"  {percentile(question_times, 0.95) * ms:>19.1f}"
-        )
+        interview.next_question()
+        latencies.append(time.perf_counter() - started)
+    print(
+        f"next question (Interview.next_question, {len(latencies)} cases): "
+        f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
+        f"p95 {percentile(latencies, 0.95) * 1000:.0f} ms (reference {reference:.2f} s)"
+    )
 
 
 if __name__ == "__main__":

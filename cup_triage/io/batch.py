@@ -249,9 +249,11 @@ CHUNK = 64
 """Cases sent to a worker at a time: large enough to amortise the hand-over, small enough to
 keep every worker busy and the output flowing."""
 
-WORKERS_WORTH_IT = 4 * CHUNK
-"""Below this many cases a batch is scored in this process: on two cores, forked workers
-gain from about this length on (bench/workers.py measures it)."""
+WORKERS_WORTH_IT = 8 * CHUNK
+"""Below this many cases a batch is scored in this process. Measured with bench/workers.py on
+two cores shared with other work (load average 9-10): forked workers broke even at about 500
+cases and were faster from 2,000 on; a quieter machine gains earlier. Below, their start and
+the hand-over of cases cost more than the split gains."""
 
 _worker_triage: Triage | None = None
 

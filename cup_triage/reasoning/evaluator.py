@@ -26,6 +26,7 @@ It imports only the knowledge model: no experta, no I/O.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from functools import cached_property
 from itertools import product
 from typing import Any
 
@@ -188,18 +189,23 @@ class Evaluator:
         self.kb = kb
         levels = strata(kb)
         compiled = [_CompiledRule(rule, index) for index, rule in enumerate(kb.rules)]
-        by_level: dict[int, list[_CompiledRule]] = {}
+        self._by_level: dict[int, list[_CompiledRule]] = {}
         for rule in compiled:
-            by_level.setdefault(levels[rule.id], []).append(rule)
-        self._strata = tuple(
-            (_compile_matcher(by_level[level]), any(r.facts for r in by_level[level]))
-            for level in sorted(by_level)
-        )
+            self._by_level.setdefault(levels[rule.id], []).append(rule)
         self._by_id = {rule.id: rule for rule in compiled}
         self._testing = {
             subject: tuple(self._by_id[r.id] for r in rules)
             for subject, rules in kb.rules_testing.items()
         }
+
+    @cached_property
+    def _strata(self) -> tuple[tuple[Callable, bool], ...]:
+        """Each stratum's matcher, compiled on first use: `rank` and the interview only
+        re-test a few rules at a time (refire) and never need them."""
+        return tuple(
+            (_compile_matcher(rules), any(r.facts for r in rules))
+            for _, rules in sorted(self._by_level.items())
+        )
 
     def fire(self, findings: Mapping[str, Any]) -> list[str]:
         """The rule ids the engine fires for these findings, in its firing order (a rule
