@@ -182,6 +182,32 @@ CONTRADICTED_SUBSETS = [
         "lymphoma",
         id="CD45+ keratin-negative neck node is not head and neck SCC",
     ),
+    pytest.param(
+        {
+            "sex": "female",
+            "age": 58,
+            "sites": ["axillary_nodes"],
+            "histology": "adenocarcinoma",
+            "markers": {"ttf1": "positive", "napsin_a": "positive", "ck7": "positive"},
+        },
+        "axillary_adenocarcinoma_women",
+        "lung",
+        id="TTF-1+ napsin A+ axillary adenocarcinoma is not treated as breast",
+    ),
+    pytest.param(
+        {
+            "sex": "male",
+            "age": 69,
+            "sites": ["bone"],
+            "imaging": {"blastic_bone_lesions": "yes"},
+            "labs": {"psa": "elevated"},
+            "histology": "adenocarcinoma",
+            "markers": {"thyroglobulin": "positive", "ttf1": "positive"},
+        },
+        "prostate_bone_psa",
+        "thyroid",
+        id="thyroglobulin-positive bone metastasis is not treated as prostate",
+    ),
 ]
 
 

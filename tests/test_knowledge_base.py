@@ -127,3 +127,11 @@ def test_advice_must_list_the_test_its_text_names(kb):
     )
     messages = _errors_of(asks_what_it_knows, "workup.minimal.testicular_us.raised_afp")
     assert any("already know" in m for m in messages)
+
+
+def test_a_subset_not_withdrawn_when_the_stains_name_another_primary_fails_the_lint(kb):
+    rule_id = "subset.axillary_women.isolated_adenocarcinoma"
+    rule = kb.rules_by_id[rule_id]
+    kept = tuple(c for c in rule.when if c.fact != "site_profile")
+    messages = _errors_of(_with_rule(kb, rule_id, when=kept), rule_id)
+    assert any("treats as breast even when the stains name" in m for m in messages)

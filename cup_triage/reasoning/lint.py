@@ -14,6 +14,8 @@ from .vocabulary import NONE, Finding
 LR_RANGE = (0.01, 200.0)
 ADVISABLE_SECTIONS = ("markers", "labs", "molecular", "workup")
 """Sections whose findings a work-up advice can ask for (a stain, a serum test, a study)."""
+PROFILE_FACT = "site_profile"
+"""The fact that stains conclude when they name one primary (thyroglobulin: thyroid)."""
 EVIDENCE_TOLERANCE = 1.5
 """How far a likelihood ratio may sit from the ratio its recorded figures give (either way)."""
 PLACEHOLDER = re.compile(r"\b(todo|tbd|fixme|lorem|xxx|placeholder)\b", re.IGNORECASE)
@@ -40,6 +42,7 @@ def lint(kb: KnowledgeBase) -> list[Problem]:
         problems += [Problem("error", where, m) for m in _evidence_mismatch(rule)]
         problems += [Problem("error", where, m) for m in _bad_asks_for(kb, rule)]
     problems += _subset_workup_unlisted(kb)
+    problems += _subset_against_profile(kb)
     problems += _duplicates_and_contradictions(kb)
     problems += _cycles(kb)
     problems += _coverage(kb)
@@ -192,6 +195,33 @@ def _bad_asks_for(kb: KnowledgeBase, rule: Rule) -> list[str]:
             f"(or in the conditions) so that it is not advised once known"
         )
     return messages
+
+
+def _subset_against_profile(kb: KnowledgeBase) -> list[Problem]:
+    """A subset that treats as one primary must be withdrawn when the stains name another."""
+    profiles = kb.concluded_values.get(PROFILE_FACT, frozenset())
+    problems = []
+    for rule in kb.rules:
+        treat_as = kb.subsets[rule.subset].treat_as if rule.subset else None
+        if not treat_as:
+            continue
+        excluded = {
+            value
+            for c in rule.when
+            if c.fact == PROFILE_FACT and c.is_not is not None
+            for value in c.is_not
+        }
+        missing = sorted(profiles - {treat_as} - excluded)
+        if missing:
+            problems.append(
+                Problem(
+                    "error",
+                    f"{kb.rule_file[rule.id]} › rule {rule.id}",
+                    f"treats as {treat_as} even when the stains name {', '.join(missing)}; add "
+                    f"{{fact: {PROFILE_FACT}, is_not: [...]}}",
+                )
+            )
+    return problems
 
 
 def _subset_workup_unlisted(kb: KnowledgeBase) -> list[Problem]:
