@@ -129,6 +129,11 @@ def _gone(pids, seconds=20):
     return not alive
 
 
+def _parent(pid):
+    with open(f"/proc/{pid}/stat") as handle:
+        return int(handle.read().split(") ")[-1].split()[1])
+
+
 def _alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as handle:
@@ -200,7 +205,12 @@ def test_a_worker_killed_by_the_system_is_one_line_and_the_run_resumes(batch, tm
     rules, export, reference = batch
     output = tmp_path / "out.csv"
     process, members = _stopped_halfway(rules, export, output, seed=4)
-    workers = [pid for pid in members if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    workers = [
+        pid
+        for pid in members
+        if _parent(pid) == process.pid
+        and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
     os.kill(workers[0], signal.SIGKILL)  # as the OOM killer does
     os.killpg(process.pid, signal.SIGCONT)
     _, stderr = process.communicate(timeout=120)
@@ -387,6 +397,7 @@ def test_resume_drops_rows_the_input_no_longer_has(scored, tmp_path):
     assert "more rows than the input has cases" in result.stderr
 
 
+@pytest.mark.slow
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

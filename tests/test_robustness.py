@@ -457,6 +457,7 @@ def test_fuzz_random_bytes(tmp_path_factory, content, suffix):
     _only_located_errors(path)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(text=yamlish())
 def test_fuzz_yaml_like_text(tmp_path_factory, text):
@@ -465,6 +466,7 @@ def test_fuzz_yaml_like_text(tmp_path_factory, text):
     _only_located_errors(path)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(value=_json_values() | st.lists(_json_values(), max_size=5), cut=st.integers(0, 200))
 def test_fuzz_json_structures(tmp_path_factory, value, cut):
@@ -474,6 +476,7 @@ def test_fuzz_json_structures(tmp_path_factory, value, cut):
     _only_located_errors(path)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(text=csvish())
 def test_fuzz_csv(tmp_path_factory, text):
@@ -482,6 +485,7 @@ def test_fuzz_csv(tmp_path_factory, text):
     _only_located_errors(path)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=case_data(), seed=st.integers(0, 2**32 - 1))
 def test_fuzz_mutated_valid_cases(tmp_path_factory, data, seed):
@@ -498,6 +502,7 @@ def test_fuzz_mutated_valid_cases(tmp_path_factory, data, seed):
 # --- a batch does not depend on the order of its files ----------------------------------------
 
 
+@pytest.mark.slow
 @settings(
     max_examples=15,
     deadline=None,
@@ -976,6 +981,7 @@ def test_posteriors_are_finite_and_sum_to_one_whatever_the_evidence(scores):
     assert math.isclose(sum(posteriors), 1.0, rel_tol=1e-9)
 
 
+@pytest.mark.slow
 def test_a_fifo_in_the_rules_folder_is_refused_without_waiting(tmp_path):
     rules = _rules_copy(tmp_path)
     os.mkfifo(rules / "waiting.yaml")

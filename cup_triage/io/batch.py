@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
@@ -258,6 +258,22 @@ the hand-over of cases cost more than the split gains."""
 _worker_triage: Triage | None = None
 
 
+_STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextmanager
+def _stops_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while a submit may start a worker: the worker inherits the
+    mask, so a signal to the process group cannot interrupt it half-imported (with a
+    traceback); the worker releases them once it ignores Ctrl-C, and here a held signal is
+    delivered as soon as the submit returns (as the resource tracker is started)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def _start_worker(kb: KnowledgeBase | None, fired_by: str, parent: int) -> None:
     """Set up a worker; a spawned one (kb given) builds its own triage from the knowledge
     base, a forked one already holds the parent's, rules compiled and modules imported."""
@@ -267,6 +283,8 @@ def _start_worker(kb: KnowledgeBase | None, fired_by: str, parent: int) -> None:
     # partial output; a worker that also raised KeyboardInterrupt would only print a
     # traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker has the parent's handler
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
     if kb is not None:
         _worker_triage = Triage(kb, fired_by)
 
@@ -328,7 +346,9 @@ def _rows_in_workers(
         try:
             for chunk in _chunks(tasks, CHUNK):
                 cases = [(t.case, t.file) for t in chunk if t.case is not None]
-                pending.append((chunk, pool.submit(_score_chunk, cases, top_k, strict)))
+                with _stops_held():
+                    future = pool.submit(_score_chunk, cases, top_k, strict)
+                pending.append((chunk, future))
                 if len(pending) > 2 * jobs:
                     yield from _merged(*pending.popleft())
             while pending:
