@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..reasoning.knowledge import KnowledgeBase
+    from ..reasoning.questions import Questionnaire
     from ..reasoning.triage import Triage
 
 
@@ -46,6 +47,14 @@ class Context:
         from ..reasoning.triage import Triage
 
         return Triage(self.kb)
+
+    @cached_property
+    def questionnaire(self) -> Questionnaire:
+        from ..io.load import load_questionnaire
+
+        return load_questionnaire(
+            self.kb.vocabulary, Path(self.rules_dir) if self.rules_dir else None
+        )
 
 
 pass_context = click.make_pass_decorator(Context)

@@ -30,11 +30,14 @@ from ..reasoning.errors import (
     from_validation,
 )
 from ..reasoning.knowledge import IMPLICATIONS_FILE, KnowledgeBase, RulesFile
+from ..reasoning.questions import Questionnaire, QuestionnaireFile
 from ..reasoning.vocabulary import SECTIONS, Vocabulary, VocabularyFile, did_you_mean
 from .files import kind_of, open_regular
 from .formats import MAX_CSV_ROW, Header, LongLine, Record, csv_records, json_records, yaml_records
 
 VOCABULARY_FILE = "vocabulary.yaml"
+QUESTIONNAIRE_FILE = "questionnaire.yaml"
+NOT_RULES_FILES = (VOCABULARY_FILE, QUESTIONNAIRE_FILE)
 CASE_SUFFIXES = (".yaml", ".yml", ".json", ".csv")
 RULES_SUFFIXES = (".yaml", ".yml")
 LIST_SEPARATORS = (";", "|", ",")
@@ -155,7 +158,7 @@ def load_knowledge_base(rules_dir: Path | None = None) -> KnowledgeBase:
     files = {
         path.name: _validated(RulesFile, _knowledge_file(path), str(path))
         for path in rules_files(folder)
-        if path.name not in (VOCABULARY_FILE, IMPLICATIONS_FILE)
+        if path.name not in (*NOT_RULES_FILES, IMPLICATIONS_FILE)
     }
     return KnowledgeBase(vocabulary, files)
 
@@ -174,6 +177,19 @@ def rules_files(folder: Path) -> list[Path]:
         for name in names
         if not name.startswith(".") and Path(name).suffix.lower() in RULES_SUFFIXES
     ]
+
+
+def load_questionnaire(vocabulary: Vocabulary, rules_dir: Path | None = None) -> Questionnaire:
+    """The interview's clinical order (rules/questionnaire.yaml), checked against the
+    vocabulary; a rules folder without one gets the order of the vocabulary's step tiers."""
+    path = (rules_dir or bundled_rules_dir()) / QUESTIONNAIRE_FILE
+    if not path.is_file():
+        return Questionnaire.default(vocabulary)
+    data = _validated(QuestionnaireFile, _knowledge_file(path), str(path))
+    try:
+        return Questionnaire(data, vocabulary)
+    except KnowledgeError as error:
+        raise error.located(file=str(path)) from None
 
 
 def _knowledge_file(path: Path) -> Any:

@@ -27,6 +27,7 @@ from .errors import CaseError, from_validation
 from .vocabulary import (
     NONE,
     SECTIONS,
+    UNKNOWN,
     ValueRefused,
     Vocabulary,
     did_you_mean,
@@ -224,6 +225,13 @@ class Case(BaseModel):
             if answer in (yes, no):
                 answers[finding] = answer
         return answers
+
+    @field_validator("sex", "age", "histology", "prior_cancer", mode="before")
+    @classmethod
+    def _unknown_is_not_given(cls, value: Any) -> Any:
+        # An interview saves "not known" answers as `unknown`, so a resumed one does not ask
+        # them again; for the reasoning they are simply not given.
+        return None if isinstance(value, str) and normalise_answer(value) == UNKNOWN else value
 
     @model_validator(mode="after")
     def _one_sex(self, info: ValidationInfo) -> Case:
