@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 KB = bundled_knowledge_base()
 VOCABULARY = KB.vocabulary
 QUESTIONNAIRE = load_questionnaire(VOCABULARY)
-QUESTION_PREFIXES = tuple(f"[{step.label}]" for step in VOCABULARY.steps.values())
+QUESTION_PREFIXES = tuple(f"[{step.label}]" for step in VOCABULARY.steps.values()) + tuple(
+    f"[{stage.label}]" for stage in QUESTIONNAIRE.stages
+)
 
 
 @pytest.fixture(scope="module")
@@ -281,6 +283,7 @@ def _referral(case) -> dict:
     return start
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder", ["holdout", "validation"])
 def test_oracle_from_a_referral_start(start, triage, folder):
     """From sex, age, sites and histology, answering from the full case: the interview ends

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import sys
+import textwrap
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,8 @@ HELP = (
     "commands: why, how, source N, rank, back, quit"
 )
 COMMANDS = ("why", "how", "rank", "back", "quit", "help", "source")
+MAX_LISTED = 25
+"""Longer lists of answers (earlier cancers: every primary) are shown by 'why', not each time."""
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 if hasattr(signal, "SIGHUP"):
     SIGNAL_EXIT[signal.SIGHUP] = 129
@@ -241,11 +245,8 @@ class _Terminal:
             click.echo(f"\nNow: {_compact(interview)}")
             self.completions = [*question.answers, "unknown", *COMMANDS]
             if question.kind == "several":
-                click.echo(
-                    f"  answer with a comma-separated list of: {', '.join(question.answers)}; "
-                    "or none, or ?"
-                )
-            step = vocabulary.steps[question.step].label
+                click.echo(_wrapped(question))
+            step = question.stage_label or vocabulary.steps[question.step].label
             while True:
                 line = self.read(f"[{step}] {question.text} ({_options(question)}) > ")
                 if line is None:
@@ -286,6 +287,11 @@ class _Terminal:
 
     def _why(self, question: Question) -> None:
         why = self.interview.why(question.path)
+        if question.kind == "several" and len(question.answers) > MAX_LISTED:
+            listed = ", ".join(f"{a} ({question.labels.get(a, a)})" for a in question.answers)
+            click.echo(
+                textwrap.fill(f"Answers: {listed}", initial_indent="  ", subsequent_indent="    ")
+            )
         if why.reason:
             click.echo(f"  Asked because the answer {why.reason}.")
         if why.separates:
@@ -316,6 +322,18 @@ class _Terminal:
         reason = self.last_reasons[int(argument) - 1]
         click.echo(f"  Why: {reason.rationale}")
         click.echo(f"  Source: {reason.source}")
+
+
+def _wrapped(question: Question) -> str:
+    if len(question.answers) > MAX_LISTED:
+        text = (
+            f"answer with the name(s), e.g. {', '.join(question.answers[:3])} "
+            "(Tab completes on a terminal; 'why' lists them all), none, or ?"
+        )
+    else:
+        text = f"answer with a comma-separated list of: {', '.join(question.answers)}; none; or ?"
+    width = max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
+    return textwrap.fill(text, width=width, initial_indent="  ", subsequent_indent="    ")
 
 
 def _options(question: Question) -> str:

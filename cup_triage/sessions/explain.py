@@ -275,7 +275,7 @@ class Explainer:
             shown = ", ".join(values[:3]) + (", …" if len(values) > 3 else "")
             return f"{name} not {shown}"
         finding = self.vocabulary.findings[condition.finding]
-        label = finding.label.replace(" (added)", "")
+        label = _lower_first(finding.label.replace(" (added)", ""))
         if condition.is_ is not None:
             if condition.tests_unknown:
                 return f"{label} not known"
@@ -364,6 +364,11 @@ def _first_sentence(text: str) -> str:
     text = " ".join(text.split())
     end = text.find(". ")
     return text if end < 0 else text[: end + 1]
+
+
+def _lower_first(label: str) -> str:
+    """'Sex' reads as 'sex' inside a sentence; 'CK7' and 'PAX8' stay as they are."""
+    return label[0].lower() + label[1:] if label[1:2].islower() else label
 
 
 def _in(key: str, section: str | None) -> bool:

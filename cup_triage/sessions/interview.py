@@ -59,6 +59,8 @@ class Question:
     stage: str
     reason: str
     separates: tuple[str, ...] = ()
+    stage_label: str = ""
+    """Set for the questions a stage always asks (the referral's, a whole section)."""
 
 
 @dataclass(frozen=True)
@@ -159,10 +161,14 @@ class Interview:
             return None
         reason = f"is asked of every patient ({stage.label})"
         if item in SECTIONS:
-            return self.section_question(item, stage.id, reason)
-        if item in findings:
+            question = self.section_question(item, stage.id, reason)
+        elif item in findings:
             return None
-        return self.question_for(item, stage.id, reason)
+        else:
+            question = self.question_for(item, stage.id, reason)
+        if question is None:
+            return None
+        return Question(**{**question.__dict__, "stage_label": stage.label})
 
     def question_for(self, key: str, stage: str = "", reason: str = "") -> Question:
         """The question that asks one field or finding."""
@@ -298,8 +304,11 @@ class Interview:
         yes, no = self.vocabulary.answers_of(section)
         present = set(present)
         changes = {f"{section}.{i}": yes for i in present}
-        for i in self._open_ids(section):
-            changes.setdefault(f"{section}.{i}", no)
+        known = self.evaluation.findings
+        # What is not listed is absent, as in a case file (also what the sex rules out).
+        for i in self.vocabulary.ids_in(section):
+            if f"{section}.{i}" not in known:
+                changes.setdefault(f"{section}.{i}", no)
         return changes
 
     def undo(self) -> Answer | None:
