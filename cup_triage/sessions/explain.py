@@ -155,6 +155,20 @@ class Explainer:
                 needed.add(key)
         return needed
 
+    def can_matter(
+        self,
+        key: str,
+        findings: Mapping[str, Any],
+        concluded: Mapping[str, frozenset[str]],
+        unknown: frozenset[str],
+    ) -> bool:
+        """Whether some rule reading this finding can still fire (or stop firing) for this
+        patient: if none can, no answer to it changes anything, and it need not be scored."""
+        return any(
+            self.open_conditions(rule, findings, concluded, unknown, key) is not None
+            for rule in self.kb.rules_testing.get(key, ())
+        )
+
     @cached_property
     def _concluding(self) -> dict[tuple[str, str], tuple[Rule, ...]]:
         index: dict[tuple[str, str], list[Rule]] = {}

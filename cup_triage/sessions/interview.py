@@ -17,6 +17,7 @@ says which it was; `why` and `how` explain in clinical words.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from ..reasoning.questions import (
     Stage,
     leaders_gain_bits,
 )
-from ..reasoning.triage import Evaluation, Triage
+from ..reasoning.triage import EVALUATOR, Evaluation, Triage
 from ..reasoning.vocabulary import SECTIONS, UNKNOWN, Finding, did_you_mean
 from .explain import Explainer, How, Why, answer_words
 
@@ -97,6 +98,10 @@ class Interview:
             self.questionnaire = Questionnaire.default(self.vocabulary)
         self.explainer = Explainer(self.triage)
         self.unknown = frozenset(self.unknown)
+        # Between questions the rules are fired by the evaluator (the same firings in the same
+        # order as experta, many times faster); `result` uses the triage as given.
+        self._loop = copy.copy(self.triage)
+        self._loop.fired_by = EVALUATOR
 
     # ---------------------------------------------------------------- state
     @property
@@ -111,7 +116,7 @@ class Interview:
     @property
     def evaluation(self) -> Evaluation:
         if self._evaluation is None:
-            self._evaluation = self.triage.evaluate(self.case)
+            self._evaluation = self._loop.evaluate(self.case)
         return self._evaluation
 
     def ranking(self, top: int = 3) -> list[tuple[str, float]]:
@@ -387,6 +392,8 @@ class _Chooser:
         )
         self.signature_now = interview.explainer.signature(evaluation.fired)
         self.subset_needs = interview.explainer.subset_needs(evaluation, interview.unknown)
+        self.explainer = interview.explainer
+        self.concluded = self.kb.concluded_by(evaluation.fired)
 
     def best_in(self, stage: Stage) -> Question | None:
         interview = self.interview
@@ -408,6 +415,8 @@ class _Chooser:
             if finding.sex is not None and finding.sex != sex:
                 continue
             if not interview.questionnaire.allows(key, findings):
+                continue
+            if not self.explainer.can_matter(key, findings, self.concluded, interview.unknown):
                 continue
             open_finding = self.selector.open_finding(
                 findings, self.evaluation.fired, self.posterior, key, self.now
