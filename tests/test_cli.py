@@ -130,7 +130,7 @@ def test_the_same_case_gives_the_same_bytes_in_every_process():
                 "-c",
                 "from cup_triage.cli import main; main()",
                 "rank",
-                str(CASES / "teaching" / "10-haemoptysis-lung.yaml"),
+                str(CASES / "teaching" / "t10-headache-blood-in-sputum.yaml"),
                 "--json",
             ],
             capture_output=True,

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from ..io.handout import theories_table, theory_evidence_lines
 from ..io.load import load_case
 from ..io.render import assessment_dict, render_assessment, to_json
+from ..sessions.teaching import theories
 from .common import Context, json_option, pass_context
 
 
@@ -15,9 +17,17 @@ from .common import Context, json_option, pass_context
 @click.argument("case_file", type=click.Path(path_type=Path))
 @click.option("--case", "case_id", help="Rank only this case id of a multi-case file.")
 @click.option("--top", default=10, show_default=True, help="How many candidates to list.")
+@click.option(
+    "--theories",
+    "show_theories",
+    is_flag=True,
+    help="Also rank by seed and soil (organotropism) and by Ewing's drainage rules alone.",
+)
 @json_option
 @pass_context
-def rank(ctx: Context, case_file: Path, case_id: str | None, top: int, as_json: bool) -> None:
+def rank(
+    ctx: Context, case_file: Path, case_id: str | None, top: int, show_theories: bool, as_json: bool
+) -> None:
     """Rank the candidate primaries of the case(s) in CASE_FILE, with explanations and advice."""
     cases = load_case(case_file, ctx.kb.vocabulary)
     if case_id is not None:
@@ -25,9 +35,24 @@ def rank(ctx: Context, case_file: Path, case_id: str | None, top: int, as_json: 
         if not cases:
             raise click.BadParameter(f"no case {case_id!r} in {case_file}", param_hint="--case")
     assessments = [ctx.triage.assess(case) for case in cases]
+    views = [theories(ctx.triage, case) if show_theories else () for case in cases]
     if as_json:
         payload = [assessment_dict(a) for a in assessments]
+        for item, theory_views in zip(payload, views, strict=True):
+            if theory_views:
+                item["theories"] = [
+                    {"title": v.title, "kind": v.kind, "ranking": v.ranking[:top]}
+                    for v in theory_views
+                ]
         click.echo(to_json(payload[0] if len(payload) == 1 else payload))
         return
-    for assessment in assessments:
+    labels = {p.id: p.label for p in ctx.kb.vocabulary.primaries.values()}
+    for assessment, theory_views in zip(assessments, views, strict=True):
         render_assessment(assessment, ctx.console, top=top)
+        if theory_views:
+            ctx.console.print(theories_table(theory_views, labels, top=min(top, 5)))
+            for view in theory_views:
+                if view.kind:
+                    ctx.console.print(f"[bold]{view.title}[/]")
+                    for line in theory_evidence_lines(view, labels) or ["no rule fired"]:
+                        ctx.console.print(f"  {line}", markup=False)
