@@ -65,7 +65,7 @@ SYNONYMS = {
 def _names(kb, primary):
     label = kb.vocabulary.primaries[primary].label
     names = {primary, primary.replace("_", " "), primary.replace("_", "-"), label}
-    names |= {label.split(" (")[0], *SYNONYMS[primary]}
+    names |= {label.split(" (")[0], *SYNONYMS.get(primary, [])}
     return {n.lower() for n in names}
 
 
@@ -144,6 +144,9 @@ def test_teach_list_shows_presentations_and_sites_only(kb):
         assert set(row["sites"]) <= site_labels
         # A metastatic site may share a word with a primary ("liver", "lung"); nothing else may.
         assert _names_in(f"{row['id']} {row['file']} {row['title']}", every_name) == []
+    by_id = {row["id"]: row for row in rows}
+    assert by_id["t01"]["sites"] == ["axillary lymph nodes"]
+    assert by_id["t12"]["sites"] == ["supraclavicular lymph nodes", "liver"]
     table = run("teach", "list").output
     assert "t01" in table and "axillary lymph nodes" in table and "theme" not in table
 

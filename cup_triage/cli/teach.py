@@ -60,7 +60,12 @@ def list_cases(ctx: Context, as_json: bool) -> None:
         if item.case is None:
             continue
         notes = item.case.notes if isinstance(item.case.notes, dict) else {}
-        sites = [vocabulary.findings[f"sites.{s}"].label for s in item.case.sites or ()]
+        findings = item.case.findings(vocabulary)
+        sites = [
+            vocabulary.findings[key].label
+            for key, answer in findings.items()
+            if key.startswith("sites.") and answer == "yes"
+        ]
         rows.append(
             {
                 "id": item.case.id,

@@ -88,6 +88,8 @@ class CaseSummary:
     confirmed_primary: str | None
     sessions: int
     completed: int
+    answers: int
+    """Differentials given, over all stages and learners."""
     stages: tuple[StageSummary, ...]
     missed: tuple[tuple[str, int], ...]
     """The evidence for the confirmed primary the learners under-weighted most often, in
@@ -131,6 +133,7 @@ def _case_summary(
         confirmed_primary=first.get("confirmed_primary"),
         sessions=len(sessions),
         completed=sum(bool(s.get("completed")) for s in sessions),
+        answers=sum(len(answers) for answers in stages.values()),
         stages=tuple(_stage_summary(name, titles[name], stages[name]) for name in ordered),
         missed=tuple(sorted(missed.items(), key=lambda kv: (-kv[1], kv[0]))[:COMMONEST_SHOWN]),
         wrong_leads=tuple(sorted(wrong.items(), key=lambda kv: (-kv[1], kv[0]))[:COMMONEST_SHOWN]),

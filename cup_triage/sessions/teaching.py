@@ -59,14 +59,22 @@ def stages(case: Case, vocabulary: Vocabulary) -> list[Stage]:
 
 
 def revealed_findings(stage: Stage, vocabulary: Vocabulary) -> list[str]:
-    """The findings a stage reveals, in words ('haemoptysis: yes')."""
+    """The findings a stage reveals, in words ('haemoptysis: yes'); the metastatic sites on one
+    line ('metastatic sites: liver, lung')."""
     lines = []
+    sites: list[str] = []
+    sites_at: int | None = None
     for key, answer in stage.case.findings(vocabulary).items():
         section = key.split(".", 1)[0]
         if section not in stage.revealed or key not in vocabulary.findings:
             continue
         finding = vocabulary.findings[key]
-        if section == "sites" and answer != "yes":
+        if section == "sites":
+            if sites_at is None:
+                sites_at = len(lines)
+                lines.append("")  # the place of the sites line, filled in below
+            if answer == "yes":
+                sites.append(finding.label)
             continue
         label = finding.label if "." in key else finding.label.lower()
         shown = answer
@@ -76,6 +84,9 @@ def revealed_findings(stage: Stage, vocabulary: Vocabulary) -> list[str]:
             listed = [answer] if isinstance(answer, str) else list(answer)
             shown = ", ".join(vocabulary.primary_label(p) for p in listed)
         lines.append(f"{label}: {shown}")
+    if sites_at is not None:
+        heading = vocabulary.sections["sites"].label.lower()
+        lines[sites_at] = f"{heading}: {', '.join(sites) or 'none'}"
     return lines
 
 
