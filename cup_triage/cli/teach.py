@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from ..io.batch import atomic_output
 from ..io.classroom import find_case, read_session_logs, teaching_library, write_session_log
+from ..io.files import atomic_write
 from ..io.handout import (
     Audience,
     class_summary_html,
@@ -416,8 +416,7 @@ def handout_command(
     if suffix not in (".html", ".htm", ".md"):
         raise InputError("a handout ends in .html or .md", file=str(output))
     text = handout(ctx.triage, case, Audience(audience), markdown=suffix == ".md")
-    with atomic_output(output) as handle:
-        handle.write(text)
+    atomic_write(output, text)
     copy = "Teacher's copy" if audience == Audience.TEACHER.value else "Student's copy"
     click.echo(f"{copy} written to {output}")
 
@@ -440,6 +439,5 @@ def summary(ctx: Context, logs: tuple[Path, ...], output: Path) -> None:
     sessions = read_session_logs(logs)
     order = [s.id for s in ctx.kb.vocabulary.presentation.teaching_stages]
     summaries = summarise(sessions, order)
-    with atomic_output(output) as handle:
-        handle.write(class_summary_html(summaries, ctx.kb.vocabulary))
+    atomic_write(output, class_summary_html(summaries, ctx.kb.vocabulary))
     click.echo(f"Class summary of {len(sessions)} session(s), {len(summaries)} case(s): {output}")

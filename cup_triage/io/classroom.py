@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ..reasoning.case import Case
-from ..reasoning.errors import InputError
+from ..reasoning.errors import InputError, OutputError
 from ..reasoning.vocabulary import Vocabulary, did_you_mean
-from .batch import atomic_output
+from .files import atomic_write
 from .load import bundled_cases_dir, iter_cases, load_case, read_data_file
 
 TEACHING_FOLDER = "teaching"
@@ -81,7 +81,14 @@ def write_session_log(folder: Path, session: dict[str, Any]) -> Path:
     The name carries the case, the learner, the time and a random part: sessions running at
     the same time in one folder never write the same file, and each file appears whole.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        # The log folder is made on first use; its parent must exist (a mistyped path is an
+        # error, not a new tree of folders).
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create the log folder: {exc.strerror or exc}", file=str(folder)
+        ) from exc
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     name = "-".join(
         (_slug(session.get("case_id", "case")), _slug(session.get("learner", "anonymous")), stamp)
@@ -91,9 +98,7 @@ def write_session_log(folder: Path, session: dict[str, Any]) -> Path:
         path = folder / f"{name}-{secrets.token_hex(3)}.json"
         if not path.exists():
             break
-    with atomic_output(path) as handle:
-        json.dump(record, handle, indent=2, sort_keys=True, ensure_ascii=False)
-        handle.write("\n")
+    atomic_write(path, json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return path
 
 

@@ -35,6 +35,9 @@ SHOWN_EVIDENCE = 3
 LEADERS = 3
 """The engine's leading candidates whose evidence a stage's feedback describes."""
 
+OTHER = "(a primary not on the list)"
+"""The scoring's name for the engine's other-primary share; never a primary id."""
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -228,9 +231,13 @@ def assess_stage(
         )
     assessment = assessment or triage.assess(stage.case, suggest=False)
     candidates = assessment.candidates
-    primaries = [c.primary for c in candidates]
-    engine = [c.probability for c in candidates]
-    learner = learner_distribution(differential, primaries, [c.prior for c in candidates])
+    other = assessment.other_primary
+    # "A primary not on the list" is one more candidate: the engine gives it a share, and the
+    # learner's unnamed probability reaches it in proportion to its prior, like any other.
+    primaries = [c.primary for c in candidates] + [OTHER]
+    engine = [c.probability for c in candidates] + [other.probability]
+    prior = [c.prior for c in candidates] + [other.prior]
+    learner = learner_distribution(differential, primaries, prior)
     by_primary = {c.primary: c for c in candidates}
     named = differential.named
     engine_top3 = tuple(primaries[:3])
@@ -356,6 +363,7 @@ class TheoryView:
     reference: str
     kind: str | None
     ranking: tuple[tuple[str, float], ...]
+    """The listed primaries, most likely first; with the other-primary share they sum to 1."""
     evidence: tuple[TheoryEvidence, ...]
 
 
@@ -376,7 +384,7 @@ def theories(triage: Triage, case: Case) -> tuple[TheoryView, ...]:
                 short_title=theory.short_title,
                 reference=theory.reference,
                 kind=theory.kind.value,
-                ranking=_ranked(triage, triage.ranker.posteriors(counted)),
+                ranking=_ranked(triage, triage.ranker.rank(counted, evaluation.findings).posterior),
                 evidence=tuple(_theory_evidence(triage, r) for r in shown),
             )
         )
