@@ -69,6 +69,7 @@ def _environment(html: bool) -> Environment:
     )
     environment.filters["percent"] = percent
     environment.filters["short"] = _short
+    environment.filters["points"] = _points
     environment.filters["width"] = lambda p: f"{max(0.0, min(1.0, p)) * 100:.1f}%"
     return environment
 
@@ -76,6 +77,12 @@ def _environment(html: bool) -> Environment:
 def _short(label: str) -> str:
     """A primary's label without its parenthesis, for narrow columns ('Liver')."""
     return label.split(" (")[0]
+
+
+def _points(change: float) -> str:
+    """A change of probability in percentage points ('+12 pts', '0 pts')."""
+    points = round(change * 100)
+    return f"{points:+d} pts" if points else "0 pts"
 
 
 def _notes(case: Case) -> dict[str, Any]:
