@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cup_triage.cli import cli
-from cup_triage.io.classroom import read_session_logs, write_session_log
+from cup_triage.io.classroom import find_case, read_session_logs, write_session_log
 from cup_triage.io.handout import Audience, handout
 from cup_triage.io.load import iter_cases
 from cup_triage.reasoning.errors import CaseError
@@ -27,7 +27,7 @@ from cup_triage.sessions.scoring import (
     log_score,
     parse_differential,
 )
-from cup_triage.sessions.teaching import revealed_findings, stages, theories
+from cup_triage.sessions.teaching import check_question, revealed_findings, stages, theories
 
 from .conftest import CASES
 
@@ -341,9 +341,11 @@ def test_naming_the_truth_never_lowers_its_probability(kb, chosen, truth):
 # --- the quiz and its logs -----------------------------------------------------------------
 
 
-def test_a_quiz_compares_each_stage_with_the_engine_and_scores_at_the_end(tmp_path):
+def test_a_quiz_compares_each_stage_with_the_engine_and_scores_at_the_end(kb, triage, tmp_path):
+    first_stage = stages(find_case("t27", kb.vocabulary), kb.vocabulary)[0]
+    best = check_question(triage, first_stage.case, "markers.ttf1").most_informative.finding
     answers = (
-        "lung, head and neck\nTTF-1\n"
+        f"lung, head and neck\n{best}\n"
         "lung 60, pancreas 20\nttf1\n"
         "splen\nlung, colorectal, stomach\nhaemoptysis\n"
         "lung, colorectal\n\n"
@@ -354,7 +356,7 @@ def test_a_quiz_compares_each_stage_with_the_engine_and_scores_at_the_end(tmp_pa
     before, _, after = result.output.partition("== The case is over")
     assert before.count("Beside the engine") == 4 and "Agreement with the engine" in before
     assert "Not understood" in before
-    assert "the most informative there is" in before  # TTF-1 at the first stage
+    assert "the most informative there is" in before  # the engine's best, asked first
     assert "already answered" in before  # haemoptysis, asked at the histology stage
     assert "Against your first choice" in after and "Missed:" in after
     (log,) = tmp_path.glob("*.json")
