@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from rich.console import Console, Group
-from rich.markup import escape
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from ..reasoning.assessment import Assessment, Candidate, RankedCase
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+# rich is imported by the functions that draw with it: batch rows and JSON, and the forked
+# workers of a batch, never load it.
 
 EVIDENCE_SHOWN = 4
 CANDIDATES_EXPLAINED = 3
@@ -77,6 +78,8 @@ def percent(probability: float) -> str:
 
 def _evidence_lines(candidate: Candidate, explained: set[str]) -> Text:
     """Evidence for and against one candidate; a rationale already printed is not repeated."""
+    from rich.text import Text
+
     text = Text()
     for title, items, style in (
         ("for", candidate.evidence_for, "green"),
@@ -106,6 +109,12 @@ def _evidence_lines(candidate: Candidate, explained: set[str]) -> Text:
 
 def render_assessment(assessment: Assessment, console: Console, top: int = 10) -> None:
     """Print a full report: red flags first, then ranking, explanation, subsets and advice."""
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
     # A case id is the case file author's text: shown as written, never read as markup.
     console.rule(f"[bold]cup-triage · case {escape(assessment.case_id)}")
     for flag in assessment.red_flags:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import reprlib
 import unicodedata
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+if TYPE_CHECKING:  # only named here: the CLI imports this module before anything else
+    from pydantic import ValidationError
 
 
 def quoted(text: str) -> str:

@@ -1,0 +1,45 @@
+"""Start-up: a command imports only what it needs, and no engine is built where none runs."""
+
+import json
+import subprocess
+import sys
+
+from .conftest import CASES
+
+HEAVY = ("rich", "jinja2", "experta", "pydantic", "yaml")
+
+PROBE = f"""
+import json, sys
+from click.testing import CliRunner
+from cup_triage.cli import cli
+result = CliRunner().invoke(cli, sys.argv[1:])
+loaded = sorted({{m.split(".")[0] for m in sys.modules}} & set({HEAVY!r}))
+print(json.dumps({{"exit": result.exit_code, "loaded": loaded}}))
+"""
+
+
+def _loaded_by(*args):
+    """The heavy packages a fresh interpreter has imported after running the command."""
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["exit"] == 0
+    return set(result["loaded"])
+
+
+def test_version_imports_none_of_the_reasoning():
+    assert _loaded_by("--version") == set()
+
+
+def test_a_batch_scored_by_the_evaluator_never_imports_experta_nor_rich(tmp_path):
+    loaded = _loaded_by("score", CASES / "example.yaml", "-o", tmp_path / "out.jsonl")
+    assert "experta" not in loaded and "rich" not in loaded and "jinja2" not in loaded
+
+
+def test_rank_imports_experta_for_its_trace_but_not_the_teaching_templates():
+    loaded = _loaded_by("rank", CASES / "example.yaml")
+    assert "experta" in loaded and "jinja2" not in loaded
