@@ -2,12 +2,16 @@
 clinical case tables and invariants on generated cases."""
 
 import math
+import shutil
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cup_triage.io.load import bundled_rules_dir, load_knowledge_base
 from cup_triage.reasoning.case import parse_case
+from cup_triage.reasoning.errors import KnowledgeError
 
 from .strategies import VOCABULARY, case_data
 
@@ -154,6 +158,32 @@ def test_calibration_is_data_with_its_source(kb):
     assert calibration.source and calibration.other_primary.source
     for effect in kb.site_effects:
         assert effect.rationale and effect.source
+
+
+def test_a_site_effect_naming_an_unknown_finding_is_refused_with_a_hint(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(bundled_rules_dir(), rules)
+    path = rules / "site_effects.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["site_effects"][0]["explains"][0]["finding"] = "history.coughh"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    with pytest.raises(KnowledgeError) as error:
+        load_knowledge_base(rules)
+    assert "site_effects.yaml" in str(error.value) and "history.cough" in str(error.value)
+
+
+def test_involved_nodes_of_one_chain_count_less_than_independent_stations(assess):
+    chain = assess(
+        {"sex": "female", "age": 57, "sites": ["supraclavicular_nodes", "cervical_nodes"]},
+        suggest=False,
+    )
+    weights = [
+        e.weight
+        for c in chain.candidates
+        for e in c.evidence_for
+        if e.rule_id.startswith("site.cervical_nodes")
+    ]
+    assert weights and all(w < 1 for w in weights)
 
 
 # ------------------------------------------------------------------ invariants

@@ -61,6 +61,9 @@ class CorrelatedFindings(_Model):
 
     id: str = Field(pattern=r"^[a-z0-9_.\-]+$")
     findings: tuple[str, ...] = Field(min_length=2)
+    answers: Answers = ()
+    """When given, only rules whose condition on a member finding accepts one of these answers
+    are members (nodes that are involved move together; nodes declared clear say little)."""
     correlation: float = Field(ge=0, le=1)
     rationale: str = Field(min_length=20)
     source: str = Field(min_length=5)
@@ -139,7 +142,11 @@ class Discount:
                 if shares:
                     self._explained.setdefault(rule_id, []).append((effect.site, max(shares)))
             for group in correlated:
-                if any(finding in tested for finding in group.findings):
+                if any(
+                    finding in tested
+                    and (not group.answers or _accepts(tested[finding], group.answers))
+                    for finding in group.findings
+                ):
                     self._groups.setdefault(rule_id, []).append(group)
 
     def weights(
@@ -212,6 +219,13 @@ def check_corrections(
     for group in correlated:
         for finding in group.findings:
             _check_finding(vocabulary, finding, f"correlated_findings.{group.id}", file)
+            for answer in group.answers:
+                if answer not in findings[finding].answers:
+                    raise KnowledgeError(
+                        f"{answer!r} is not an answer of {finding}",
+                        file=file,
+                        field=f"correlated_findings.{group.id}",
+                    )
             if finding in seen:
                 raise KnowledgeError(
                     f"{finding} is in two correlated groups ({seen[finding]}, {group.id})",
