@@ -259,8 +259,20 @@ def test_an_unwritable_save_place_is_refused_before_the_first_question(tmp_path)
     result = CliRunner().invoke(
         cli, ["ask", str(start), "--save", str(tmp_path / "missing" / "x.yaml")], input="male\n"
     )
-    assert result.exit_code == 2
-    assert "cannot save here" in result.output and "What is the patient" not in result.output
+    assert result.exit_code == 73  # EX_CANTCREAT, as for every output that cannot be created
+    assert "cannot save the session" in result.output and "What is the patient" not in result.output
+
+
+def test_a_symbolic_link_is_never_written_through(tmp_path):
+    start = tmp_path / "s.yaml"
+    start.write_text(yaml.safe_dump({"id": "q7"}))
+    target = tmp_path / "elsewhere.yaml"
+    target.write_text("keep\n")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(target)
+    result = CliRunner().invoke(cli, ["ask", str(start), "--save", str(link)], input="male\n")
+    assert result.exit_code == 73 and "symbolic link" in result.output
+    assert target.read_text() == "keep\n"
 
 
 def test_saving_keeps_the_mode_of_a_file_named_by_save(tmp_path):

@@ -293,14 +293,14 @@ class _Terminal:
                 textwrap.fill(f"Answers: {listed}", initial_indent="  ", subsequent_indent="    ")
             )
         if why.reason:
-            click.echo(f"  Asked because the answer {why.reason}.")
+            click.echo(_fill(f"Asked because the answer {why.reason}."))
         if why.separates:
             click.echo(f"  It separates: {', '.join(why.separates)}.")
         if not why.rules:
             click.echo("  No rule that can apply to this patient reads this answer.")
         self.last_reasons = list(why.rules)
         for number, reason in enumerate(why.rules, 1):
-            click.echo(f"  {number}. If {reason.when}: {reason.effect}.")
+            click.echo(_fill(f"{number}. If {reason.when}: {reason.effect}."))
         if why.rules:
             click.echo("  (source N: the reasoning and the reference of rule N)")
 
@@ -311,7 +311,7 @@ class _Terminal:
             click.echo("   nothing specific yet: it is the most common hidden primary at the start")
         self.last_reasons = list(how.evidence)
         for number, reason in enumerate(how.evidence, 1):
-            click.echo(f"  {number}. {reason.when}: {reason.effect}.")
+            click.echo(_fill(f"{number}. {reason.when}: {reason.effect}."))
 
     def _source(self, argument: str) -> None:
         if not argument.isdigit() or not 1 <= int(argument) <= len(self.last_reasons):
@@ -320,8 +320,13 @@ class _Terminal:
             )
             return
         reason = self.last_reasons[int(argument) - 1]
-        click.echo(f"  Why: {reason.rationale}")
-        click.echo(f"  Source: {reason.source}")
+        click.echo(_fill(f"Why: {reason.rationale}"))
+        click.echo(_fill(f"Source: {reason.source}"))
+
+
+def _fill(text: str) -> str:
+    width = max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
+    return textwrap.fill(text, width=width, initial_indent="  ", subsequent_indent="     ")
 
 
 def _wrapped(question: Question) -> str:

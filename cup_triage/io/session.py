@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from ..reasoning.errors import InputError
+from ..reasoning.errors import OutputError
+from .files import atomic_write, check_target
 
 SESSION_MARK = "# cup-triage interview session"
 """The first line of a file `ask` saved: only such a file is continued in place by --resume."""
@@ -87,25 +87,23 @@ def is_session_file(path: Path) -> bool:
 
 
 def check_writable(path: Path) -> None:
-    """Refuse, before the first question, a place the session could not be saved to."""
-    file = str(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise InputError("cannot save here: the folder does not exist", file=file)
-    if path.is_symlink():
-        raise InputError(
-            "cannot save: it is a symbolic link; refusing to write through it", file=file
-        )
-    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
-        raise InputError("cannot save: not a regular file", file=file)
+    """Refuse, before the first question, a place the session could not be saved to: a link,
+    a device or a folder where the file should be, a missing or read-only folder."""
     try:
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
+        check_target(path)
+        handle, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
         os.close(handle)
         os.unlink(probe)
+    except OutputError as error:
+        raise OutputError(
+            f"cannot save the session: {error.message}",
+            file=str(path),
+            hint=error.hint or "choose another file with --save",
+        ) from error
     except OSError as exc:
-        raise InputError(
-            f"cannot save here: {exc.strerror or exc}",
-            file=file,
+        raise OutputError(
+            f"cannot save the session here: {exc.strerror or exc}",
+            file=str(path),
             hint="choose another file with --save",
         ) from exc
 
@@ -116,32 +114,10 @@ def session_text(data: Mapping[str, Any], resume_hint: str) -> str:
     return f"{SESSION_MARK} (continue with: {resume_hint})\n{body}"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` whole or not at all, keeping its mode; never through a link."""
-    if path.is_symlink():
-        raise InputError("is a symbolic link; refusing to write through it", file=str(path))
-    mode = path.stat().st_mode & 0o7777 if path.exists() else None
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        if mode is not None:
-            os.chmod(temporary, mode)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def save_session(path: Path, data: Mapping[str, Any]) -> None:
-    """Save an interview's case file atomically (see `write_atomically`)."""
-    write_atomically(path, session_text(data, f"cup-triage ask --resume {path}"))
+    """Save an interview's case file atomically, keeping the file's mode, never through a
+    link (io/files.py)."""
+    atomic_write(path, session_text(data, f"cup-triage ask --resume {path}"))
 
 
 def rescue(data: Mapping[str, Any]) -> Path | None:
@@ -153,5 +129,5 @@ def rescue(data: Mapping[str, Any]) -> Path | None:
         path = Path(name)
         save_session(path, data)
         return path
-    except OSError:
+    except (OSError, OutputError):
         return None
