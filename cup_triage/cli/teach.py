@@ -224,15 +224,16 @@ def _show_reveal(ctx: Context, results, truth: str, labels, notes, completed: bo
     click.echo(f"\n== {heading}: confirmed primary {labels[truth]} ==")
     table = Table(
         "stage",
-        "you: rank · p",
-        "engine: rank · p",
-        "log score, bits: you · engine",
-        "Brier: you · engine",
-        title="Scores against the confirmed primary (log: higher is better; Brier: lower)",
+        "you",
+        "engine",
+        "log score you · engine",
+        "Brier you · engine",
+        title="Against the confirmed primary: rank · probability; log score in bits (higher is "
+        "better), Brier (lower is better); – not named",
     )
     for result in results:
         s = result.score
-        mine = f"#{s.true_rank_learner}" if s.true_rank_learner else "not named"
+        mine = f"#{s.true_rank_learner}" if s.true_rank_learner else "–"
         table.add_row(
             s.stage,
             f"{mine} · {percent(s.probability_learner)}",
@@ -241,8 +242,10 @@ def _show_reveal(ctx: Context, results, truth: str, labels, notes, completed: bo
             f"{s.brier_learner:.3f} · {s.brier_engine:.3f}",
         )
     ctx.console.print(table)
+    click.echo("  The engine's top 3, stage by stage:")
+    for result in results:
+        click.echo(f"    {result.stage}: {', '.join(labels[p] for p in result.score.engine_top3)}")
     last = results[-1].score
-    click.echo(f"  Engine's top 3 at the end: {', '.join(labels[p] for p in last.engine_top3)}.")
     for item in last.missed:
         click.echo(f"  Missed: {item.conditions} (×{item.likelihood_ratio:.3g}) — {item.rationale}")
     for item in last.over_weighted:
