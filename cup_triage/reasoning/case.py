@@ -61,8 +61,16 @@ def _described(value: Any) -> str:
     return f"a {type(value).__name__} {shown(value)}"
 
 
+def _field(info: ValidationInfo) -> str:
+    # A field validator always runs for a named field.
+    assert info.field_name is not None
+    return info.field_name
+
+
 def _vocabulary(info: ValidationInfo) -> Vocabulary:
-    return info.context["vocabulary"]
+    # parse_case always validates with a vocabulary in the context.
+    context = info.context or {}
+    return context["vocabulary"]
 
 
 def _check_id(value: Any, options: Mapping[str, Any] | list[str], what: str, field: str) -> str:
@@ -155,7 +163,7 @@ class Case(BaseModel):
     def _primary(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None:
             return None
-        return _check_id(value, list(_vocabulary(info).primaries), "primary", info.field_name)
+        return _check_id(value, list(_vocabulary(info).primaries), "primary", _field(info))
 
     @field_validator("prior_cancer", mode="before")
     @classmethod
@@ -191,7 +199,7 @@ class Case(BaseModel):
         if value is None:
             return None if info.field_name in LIST_SECTIONS else {}
         vocabulary = _vocabulary(info)
-        section = info.field_name
+        section = _field(info)
         ids = vocabulary.ids_in(section)
         yes, no = vocabulary.answers_of(section)
         if isinstance(value, list | tuple) and section in LIST_SECTIONS:
@@ -248,7 +256,7 @@ class Case(BaseModel):
                     field=field,
                     hint=f"only {sex} patients have this; check the sex or the answer",
                 )
-            elif sex != patient:
+            elif sex != patient and first is not None:
                 raise CaseError(
                     f"{what} contradicts {first[0]} ({first[1]})",
                     field=field,
@@ -387,8 +395,9 @@ def parse_case(data: Any, vocabulary: Vocabulary, *, file: str | None = None) ->
     if isinstance(raw_id, int) and not isinstance(raw_id, bool):
         raw_id = str(raw_id)
     # An id that is not usable text names no case: the error names the item ('#3') instead.
-    text = isinstance(raw_id, str) and raw_id.strip()
-    case_id = None if not text else raw_id if len(raw_id) <= 100 else shown(raw_id)
+    case_id: str | None = None
+    if isinstance(raw_id, str) and raw_id.strip():
+        case_id = raw_id if len(raw_id) <= 100 else shown(raw_id)
     if not isinstance(data, Mapping):
         raise CaseError(f"a case is a mapping of fields, got {type(data).__name__}", file=file)
     try:

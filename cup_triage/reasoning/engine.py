@@ -36,7 +36,7 @@ def _import_experta() -> Any:
     return experta
 
 
-experta = _import_experta()
+experta: Any = _import_experta()
 
 
 class _ChangedNodesMatcher(experta.matchers.ReteMatcher):

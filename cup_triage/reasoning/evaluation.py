@@ -154,7 +154,7 @@ def set_report(
         brier=mean([r.brier for r in results]),
         log_loss=mean([r.log_loss for r in results]),
         mean_top_probability=mean_top,
-        calibration_gap=round(mean_top - top1, 4) if n else None,
+        calibration_gap=None if mean_top is None or top1 is None else round(mean_top - top1, 4),
         expected_calibration_error=_ece(reliability_top, n),
         mean_other_probability=mean([r.other_probability for r in results]),
         confident_calls=len(confident),
@@ -192,7 +192,11 @@ def _ece(bins: Sequence[ReliabilityBin], n: int) -> float | None:
     between stated and observed in the reliability bins."""
     if not n:
         return None
-    total = sum(b.count * abs(b.mean_stated - b.observed) for b in bins if b.count)
+    total = sum(
+        b.count * abs(b.mean_stated - b.observed)
+        for b in bins
+        if b.mean_stated is not None and b.observed is not None
+    )
     return round(total / n, 4)
 
 

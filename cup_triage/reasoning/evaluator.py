@@ -60,7 +60,7 @@ def rule_holds(
         if condition.fact is not None:
             if not holds_for_any(condition, concluded.get(condition.fact, ())):
                 return False
-        elif not holds(condition, findings.get(condition.finding)):
+        elif not holds(condition, findings.get(condition.finding_key)):
             return False
     return True
 
@@ -152,7 +152,9 @@ class _CompiledRule:
         )
         self.facts = tuple(c for c in rule.when if c.fact is not None)
         self.positive_facts = tuple(
-            (c.fact, c.known_answers) for c in self.facts if c.is_ is not None and c.known_answers
+            (c.fact_name, c.known_answers)
+            for c in self.facts
+            if c.is_ is not None and c.known_answers
         )
         self.concludes = tuple(rule.concludes.items())
 
@@ -166,7 +168,7 @@ class _CompiledRule:
     def holds(self, findings: Mapping[str, Any], concluded: Mapping[str, Any]) -> bool:
         """Whether every condition holds; `concluded` maps a fact to its values."""
         return self.matches(findings) and all(
-            holds_for_any(c, concluded.get(c.fact, ())) for c in self.facts
+            holds_for_any(c, concluded.get(c.fact_name, ())) for c in self.facts
         )
 
     def fact_combinations(self, concluded: Mapping[str, dict[str, int]]) -> list[tuple[int, ...]]:
@@ -294,11 +296,11 @@ def _compile_matcher(
             name = f"t{number}_{index}"
             if condition.finding is not None:
                 tests.append(
-                    _test_source(condition, variable("v", condition.finding), name, namespace)
+                    _test_source(condition, variable("v", condition.finding_key), name, namespace)
                 )
             else:
                 tests.append(
-                    _fact_source(condition, variable("f", condition.fact), name, namespace)
+                    _fact_source(condition, variable("f", condition.fact_name), name, namespace)
                 )
         lines.append(f"    if {' and '.join(tests) or 'True'}: out(r{number})")
     header = [

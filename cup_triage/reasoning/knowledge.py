@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -120,6 +120,18 @@ class Condition(_Model):
         return self
 
     @property
+    def finding_key(self) -> str:
+        """The finding this condition tests (for a condition on a finding, not on a fact)."""
+        assert self.finding is not None, "a condition on a fact tests no finding"
+        return self.finding
+
+    @property
+    def fact_name(self) -> str:
+        """The concluded fact this condition tests (for a condition on a fact)."""
+        assert self.fact is not None, "a condition on a finding tests no fact"
+        return self.fact
+
+    @property
     def is_numeric(self) -> bool:
         return self.at_least is not None or self.below is not None
 
@@ -184,7 +196,10 @@ class Rate(_Model):
 
     @property
     def proportion(self) -> float:
-        return self.rate if self.rate is not None else self.positive / self.n
+        if self.rate is not None:
+            return self.rate
+        assert self.positive is not None and self.n  # the validator requires both
+        return self.positive / self.n
 
     @property
     def is_zero(self) -> bool:
@@ -482,7 +497,7 @@ class KnowledgeBase:
             fields[name] = key
 
     def _check_rule(self, file: str, rule: Rule) -> None:
-        def fail(message: str, field: str, hint: str | None = None) -> None:
+        def fail(message: str, field: str, hint: str | None = None) -> NoReturn:
             raise KnowledgeError(message, file=file, field=f"rule {rule.id} › {field}", hint=hint)
 
         vocab = self.vocabulary
@@ -537,7 +552,7 @@ class KnowledgeBase:
                             where,
                         )
                 continue
-            finding = vocab.findings.get(condition.finding)
+            finding = vocab.findings.get(condition.finding_key)
             if finding is None:
                 fail(
                     f"unknown finding {condition.finding!r}",

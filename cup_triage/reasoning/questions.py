@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -136,7 +136,7 @@ class Questionnaire:
         return cls(data, vocabulary)
 
     def _check(self, vocabulary: Vocabulary) -> None:
-        def fail(message: str, field: str, bad: str, options=()) -> None:
+        def fail(message: str, field: str, bad: str, options=()) -> NoReturn:
             raise KnowledgeError(message, field=field, hint=did_you_mean(bad, options))
 
         askable = set(TOP_LEVEL) | set(SECTIONS)
@@ -182,7 +182,7 @@ class Questionnaire:
                     continue
                 results = []
                 for condition in group:
-                    value = findings.get(condition.finding)
+                    value = findings.get(condition.finding_key)
                     if value is None:
                         results.append(dependency.if_unknown == "ask")
                     else:

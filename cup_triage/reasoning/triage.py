@@ -286,6 +286,7 @@ class Triage:
         )
 
     def _subset(self, rule: Rule, findings: Mapping[str, Any], leader: str) -> SubsetConclusion:
+        assert rule.subset is not None  # called only for rules that raise a subset
         subset = self.kb.subsets[rule.subset]
         return SubsetConclusion(
             id=subset.id,
@@ -311,6 +312,7 @@ class Triage:
 
     @_per_rule
     def _red_flag(self, rule: Rule) -> RedFlagConclusion:
+        assert rule.red_flag is not None  # called only for rules that raise a red flag
         flag = self.kb.red_flags[rule.red_flag]
         return RedFlagConclusion(
             id=flag.id, label=flag.label, action=flag.action, rule_id=rule.id, source=flag.source
