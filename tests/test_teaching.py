@@ -411,10 +411,14 @@ def test_a_class_summary_compares_the_class_with_the_engine(tmp_path):
 
 
 def test_a_summary_refuses_a_file_that_is_not_a_quiz_log(tmp_path):
-    bad = tmp_path / "x.json"
-    bad.write_text('{"rows": []}')
-    result = CliRunner().invoke(cli, ["teach", "summary", str(bad), "-o", str(tmp_path / "c.html")])
-    assert result.exit_code == 2 and "not a cup-triage teaching log" in result.output
+    old_format = {"sessions": [{"case_id": "teach-27", "stages": [{"brier_learner": 0.4}]}]}
+    for name, text in (("x.json", '{"rows": []}'), ("old.json", json.dumps(old_format))):
+        bad = tmp_path / name
+        bad.write_text(text)
+        result = CliRunner().invoke(
+            cli, ["teach", "summary", str(bad), "-o", str(tmp_path / "c.html")]
+        )
+        assert result.exit_code == 2 and "not a cup-triage teaching log" in result.output
 
 
 # --- cases by id, a teacher's own file, several cases in one file ---------------------------

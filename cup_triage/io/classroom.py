@@ -128,4 +128,16 @@ def read_session_logs(paths: Iterable[Path]) -> list[dict[str, Any]]:
 
 
 def _is_session(value: Any) -> bool:
-    return isinstance(value, dict) and isinstance(value.get("stages"), list) and "case_id" in value
+    # Logs written before one file per session (a list of flat stage scores) are refused,
+    # not half-read: they carry no comparison with the engine.
+    return (
+        isinstance(value, dict)
+        and "case_id" in value
+        and isinstance(value.get("stages"), list)
+        and all(
+            isinstance(stage, dict)
+            and isinstance(stage.get("score"), dict)
+            and isinstance(stage.get("comparison"), dict)
+            for stage in value["stages"]
+        )
+    )
