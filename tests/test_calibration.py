@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from cup_triage.io.load import bundled_rules_dir, load_knowledge_base
@@ -205,15 +205,12 @@ def test_a_symptom_the_site_explains_changes_little(kb, triage, data, draw):
     its own ratio)."""
     site, finding, answer = draw.draw(st.sampled_from(_site_explained(kb)))
     section, finding_id = finding.split(".", 1)
-    if finding_id in (data.get(section) or {}):
-        return
+    assume(finding_id not in (data.get(section) or {}))
     sites = sorted({*data.get("sites", []), site})
-    if VOCABULARY.findings[f"sites.{site}"].sex not in (None, data.get("sex")):
-        return
+    assume(VOCABULARY.findings[f"sites.{site}"].sex in (None, data.get("sex")))
     base = {**data, "sites": sites}
     added = {**base, section: {**(base.get(section) or {}), finding_id: answer}}
-    if VOCABULARY.findings[finding].sex not in (None, data.get("sex")):
-        return
+    assume(VOCABULARY.findings[finding].sex in (None, data.get("sex")))
     before = triage.assess(parse_case(base, VOCABULARY), suggest=False, explain=False)
     after = triage.assess(parse_case(added, VOCABULARY), suggest=False, explain=False)
     p_before = {c.primary: c.probability for c in before.candidates}
