@@ -47,7 +47,10 @@ def test_rank_prints_the_ranking_explanation_advice_and_disclaimer(run):
 
 def test_rank_json_is_complete_and_carries_the_disclaimer(run):
     result = run("rank", CASES / "example.yaml", "--json")
-    payload = json.loads(result.output)
+    document = json.loads(result.output)
+    assert document["knowledge_base"]["hash"] and document["schema_version"]
+    [entry] = document["assessments"]
+    payload = entry["assessment"]
     assert payload["candidates"][0]["primary"] == "lung"
     assert payload["disclaimer"].startswith(
         "Decision support for triage and teaching, not a diagnosis."

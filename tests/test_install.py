@@ -40,7 +40,7 @@ def test_the_installed_command_ranks_the_bundled_example(installed):
     payload = json.loads(
         _run(installed, installed / "cup-triage", "rank", CASES / "example.yaml", "--json")
     )
-    assert payload["candidates"][0]["primary"] == "lung"
+    assert payload["assessments"][0]["assessment"]["candidates"][0]["primary"] == "lung"
 
 
 def test_the_rules_come_from_the_installed_package_not_the_checkout(installed):

@@ -70,7 +70,7 @@ BAD_FILES = [
         '{"id": "u3", "confirmed_primary": "lungs"}',
         ["case u3 › confirmed_primary", "did you mean 'lung'?"],
     ),
-    ("bad-answer.yaml", "id: b1\nlabs: {psa: high}\n", ["case b1 › labs.psa", "elevated | normal"]),
+    ("bad-answer.yaml", "id: b1\nlabs: {psa: odd}\n", ["case b1 › labs.psa", "elevated | normal"]),
     ("duplicate-id.yaml", "- {id: good-before}\n", ["case good-before › id", "duplicate case id"]),
     (
         "duplicate-key.yaml",

@@ -519,7 +519,7 @@ def test_rank_shows_the_theories_on_request():
     assert "Seed and soil" not in plain
     shown = run("rank", case, "--theories").output
     assert "Seed and soil (organotropism)" in shown and "venous_route = portal" in shown
-    payload = json.loads(run("rank", case, "--theories", "--json").output)
+    payload = json.loads(run("rank", case, "--theories", "--json").output)["assessments"][0]
     assert [t["kind"] for t in payload["theories"]] == [
         "organotropism",
         "anatomical_drainage",

@@ -90,12 +90,12 @@ REFUSED = [
         "labs.liver_enzymes: takes elevated | normal only, got 80",
     ),
     (
-        {"id": "r6", "labs": {"psa": "high"}},
-        "labs.psa: expected elevated | normal or a value in ng/mL, got 'high'",
+        {"id": "r6", "labs": {"psa": "borderline"}},
+        "labs.psa: expected elevated | normal or a value in ng/mL, got 'borderline'",
     ),
     (
-        {"id": "r7", "molecular": {"egfr": "positive"}},
-        "molecular.egfr: expected detected | not_detected, got 'positive'",
+        {"id": "r7", "molecular": {"egfr": "equivocal"}},
+        "molecular.egfr: expected detected | not_detected, got 'equivocal'",
     ),
     (
         {"id": "r8", "workup": {"mammography": "normal"}},
@@ -105,7 +105,7 @@ REFUSED = [
         {"id": "r9", "sex": "female", "prior_cancer": ["breast", "prostate"]},
         "prior_cancer: Prostate primary in a female patient",
     ),
-    ({"id": "r10", "prior_cancer": ["breast", "colon"]}, "prior_cancer[1]: expected one of"),
+    ({"id": "r10", "prior_cancer": ["breast", "kolon"]}, "prior_cancer[1]: expected one of"),
     ({"id": "r11", "prior_cancer": ["breast", "none"]}, "prior_cancer: none together with"),
     (
         {"id": "r12", "tissue_of_origin": "lungs"},

@@ -19,6 +19,7 @@ COMMANDS = {
     "evaluate": "evaluate",
     "rank": "rank",
     "rules": "rules",
+    "schema": "schema",
     "score": "score",
     "teach": "teach",
     "vocab": "vocab",

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from ..io.handout import theories_table, theory_evidence_lines
 from ..io.load import load_case
-from ..io.render import assessment_dict, render_assessment, to_json
+from ..io.render import assessment_document, render_assessment, to_json
 from ..sessions.teaching import theories
-from .common import Context, json_option, pass_context
+from .common import Context, pass_context
 
 
 @click.command()
@@ -23,31 +24,51 @@ from .common import Context, json_option, pass_context
     is_flag=True,
     help="Also rank by seed and soil (organotropism) and by Ewing's drainage rules alone.",
 )
-@json_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "fhir"]),
+    default="text",
+    show_default=True,
+    help="text: the report; json: one document for all cases (`cup-triage schema "
+    "assessment`); fhir: a FHIR R4 RiskAssessment, or a Bundle of them for several cases.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @pass_context
 def rank(
-    ctx: Context, case_file: Path, case_id: str | None, top: int, show_theories: bool, as_json: bool
+    ctx: Context,
+    case_file: Path,
+    case_id: str | None,
+    top: int,
+    show_theories: bool,
+    output_format: str,
+    as_json: bool,
 ) -> None:
-    """Rank the candidate primaries of the case(s) in CASE_FILE, with explanations and advice."""
+    """Rank the candidate primaries of the case(s) in CASE_FILE, with explanations and advice.
+
+    CASE_FILE is a case file (YAML, JSON, CSV), a FHIR Bundle (JSON), or `-` for standard input.
+    """
     cases = load_case(case_file, ctx.kb.vocabulary)
     if case_id is not None:
         cases = [c for c in cases if c.id == case_id]
         if not cases:
             raise click.BadParameter(f"no case {case_id!r} in {case_file}", param_hint="--case")
-    assessments = [ctx.triage.assess(case) for case in cases]
+    results = [(case, ctx.triage.assess(case)) for case in cases]
     views = [theories(ctx.triage, case) if show_theories else () for case in cases]
-    if as_json:
-        payload = [assessment_dict(a) for a in assessments]
-        for item, theory_views in zip(payload, views, strict=True):
-            if theory_views:
-                item["theories"] = [
-                    {"title": v.title, "kind": v.kind, "ranking": v.ranking[:top]}
-                    for v in theory_views
-                ]
-        click.echo(to_json(payload[0] if len(payload) == 1 else payload))
+    if as_json or output_format == "json":
+        shown = [[replace(v, ranking=v.ranking[:top]) for v in vs] for vs in views]
+        document = assessment_document(
+            results, ctx.kb.vocabulary, theories=shown if show_theories else None
+        )
+        click.echo(to_json(document))
+        return
+    if output_format == "fhir":
+        from ..io.fhir import risk_assessments
+
+        click.echo(to_json(risk_assessments(results, ctx.kb)))
         return
     labels = {p.id: p.label for p in ctx.kb.vocabulary.primaries.values()}
-    for assessment, theory_views in zip(assessments, views, strict=True):
+    for (_, assessment), theory_views in zip(results, views, strict=True):
         render_assessment(assessment, ctx.console, top=top)
         if theory_views:
             ctx.console.print(theories_table(theory_views, labels, top=min(top, 5)))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ..io.batch import score_to_file
+from ..io.batch import STDOUT, score_to_file
 from ..io.capacity import available_cpus, estimated_cases
 from ..io.load import iter_cases
 from ..io.partial import partial_path
@@ -55,7 +55,8 @@ def _sigterm_as_interrupt() -> Iterator[list[bool]]:
     "--output",
     required=True,
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Where to write the rows: .jsonl (or .json) for JSON lines, .csv for CSV.",
+    help="Where to write the rows: .jsonl for JSON Lines, .json for one JSON document, .csv "
+    "for CSV, - for JSON Lines on standard output.",
 )
 @click.option(
     "--top-k",
@@ -98,20 +99,25 @@ def score(
     engine: str,
     as_json: bool,
 ) -> None:
-    """Score every case in PATHS (files or folders) and write one row per case to OUTPUT.
+    """Score every case in PATHS (files, folders, FHIR Bundles, - for standard input) and write
+    one row per case to OUTPUT.
 
     Rows are written to OUTPUT.partial as they are scored; OUTPUT appears, whole, when the
     batch ends. A bad case is an error row and every other case is still scored; exit code 1
     if any case failed. Cases with `confirmed_primary` give top-1 and top-3 accuracy.
     """
-    inputs = _input_files(paths, output)
+    to_stdout = output == STDOUT
+    if to_stdout and resume:
+        raise click.BadParameter("--resume needs an output file, not -", param_hint="--resume")
+    inputs = [] if to_stdout else _input_files(paths, output)
     if resume and not partial_path(output).is_file():
         click.echo(
             f"nothing to resume ({partial_path(output)} does not exist): scoring every case",
             err=True,
         )
     # Never read this run's output, or its partial output, as one of its inputs.
-    loaded = iter_cases(paths, ctx.kb.vocabulary, skip=[output, partial_path(output)])
+    skip = [] if to_stdout else [output, partial_path(output)]
+    loaded = iter_cases(paths, ctx.kb.vocabulary, skip=skip)
     show_progress = sys.stderr.isatty() and not as_json
     with _sigterm_as_interrupt() as terminated:
         try:
@@ -146,7 +152,9 @@ def score(
         "cases_per_second": round(summary.cases / seconds, 1) if seconds else None,
     }
     if as_json:
-        click.echo(to_json({**summary.as_dict(), **throughput, "output": str(output)}))
+        click.echo(
+            to_json({**summary.as_dict(), **throughput, "output": str(output)}), err=to_stdout
+        )
     else:
         for failure in summary.failures:
             click.echo(f"skipped: {failure}", err=True)
@@ -170,7 +178,7 @@ def score(
                 f"\naccuracy on {summary.confirmed} confirmed cases: "
                 f"top-1 {summary.top1_accuracy:.1%}, top-3 {summary.top3_accuracy:.1%}"
             )
-        click.echo(line)
+        click.echo(line, err=to_stdout)
     if summary.failed:
         sys.exit(1)
 

@@ -28,6 +28,12 @@ def vocab(ctx: Context, section: str | None, as_json: bool) -> None:
             hint=did_you_mean(section, sections) or f"sections: {', '.join(sections)}",
         )
     rows = catalogue(vocabulary, section)
+    synonyms = getattr(vocabulary, "synonyms", None)  # rules/synonyms.yaml: also accepted
+    for row in rows if synonyms is not None else ():
+        kind, _, finding = row["key"].partition(".")
+        words = synonyms.words_for(kind, finding) if finding else []
+        if words:
+            row["synonyms"] = words
     if as_json:
         click.echo(to_json(rows))
         return
@@ -39,4 +45,5 @@ def vocab(ctx: Context, section: str | None, as_json: bool) -> None:
         if not row["answers"]:
             answers = "a number"
         sex = f" [{row['sex']} only]" if "sex" in row else ""
-        click.echo(f"{row['key']}: {row['label']}{sex} — {answers}")
+        also = f" (also: {', '.join(row['synonyms'])})" if row.get("synonyms") else ""
+        click.echo(f"{row['key']}: {row['label']}{sex} — {answers}{also}")

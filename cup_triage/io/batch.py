@@ -29,7 +29,7 @@ from ..reasoning.vocabulary import Vocabulary
 from .files import atomic_output
 from .load import LoadedCase
 from .partial import DIGEST, Resumed, resumable_output, row_format
-from .render import score_row, to_json
+from .render import error_row, score_row, to_json
 
 FAILURES_KEPT = 50
 """Failure lines kept for the summary; every failure is an error row in the output."""
@@ -120,7 +120,11 @@ def input_key(case: Case | None, file: str, triage: Triage, top_k: int) -> str:
 def _comparable(row: dict[str, Any]) -> dict[str, str]:
     """A row as text, whichever format it was read back from (CSV reads every value as text
     and has every column; JSON keeps numbers and omits empty columns)."""
-    return {k: str(v) for k, v in row.items() if k != DIGEST and v not in ("", None)}
+    return {
+        k: "|".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
+        for k, v in row.items()
+        if k != DIGEST and v not in ("", None, [])
+    }
 
 
 def row_digest(row: dict[str, Any], key: str) -> str:
@@ -201,7 +205,7 @@ def _tasks(
                     field="id",
                 )
         key = input_key(item.case if error is None else None, item.file, triage, top_k)
-        fresh = None if error is None else _error_row(item, error, key)
+        fresh = None if error is None else _error_row(item, error, key, top_k, triage)
         if resuming:
             previous = next(previous_rows, None)
             if previous is not None and _still_holds(previous, fresh, key):
@@ -389,23 +393,29 @@ def _scored(case: Case, file: str, triage: Triage, top_k: int, strict: bool) -> 
             case=case.id,
             hint="please report it; --debug shows the traceback",
         )
-        return {
-            "case_id": one_line(case.id),
-            "status": "error",
-            "error": str(error),
-            "file": one_line(file),
-        }
-    return {**score_row(ranked, top_k), "file": one_line(file)}
+        return error_row(
+            one_line(case.id), str(error), one_line(file), top_k, triage.stamp, triage.kb.vocabulary
+        )
+    row = score_row(ranked, top_k, triage.kb.vocabulary, case.histology)
+    return {**row, "file": one_line(file)}
 
 
-def _error_row(item: LoadedCase, error: CupTriageError, key: str) -> dict[str, Any]:
-    row = {
-        "case_id": one_line(item.case_id or ""),
-        "status": "error",
-        "error": str(error),
-        "file": one_line(item.file),
-    }
+def _error_row(
+    item: LoadedCase, error: CupTriageError, key: str, top_k: int, triage: Triage
+) -> dict[str, Any]:
+    row = error_row(
+        one_line(item.case_id or ""),
+        str(error),
+        one_line(item.file),
+        top_k,
+        triage.stamp,
+        triage.kb.vocabulary,
+    )
     return {**row, DIGEST: row_digest(row, key)}
+
+
+STDOUT = Path("-")
+"""`-o -`: the rows go to standard output as JSON Lines."""
 
 
 def score_to_file(
@@ -425,8 +435,17 @@ def score_to_file(
     Rows go to OUT.partial as they are scored and OUT appears whole at the end; `resume`
     continues an interrupted run, and the result is the same bytes as an uninterrupted one.
     """
-    form = row_format(output, top_k)
     summary = BatchSummary()
+    if output == STDOUT:
+        # `-o -`: JSON Lines on standard output as they are scored (nothing to resume).
+        rows = score_rows(loaded, triage, top_k, summary, strict=strict, jobs=jobs)
+        with closing(rows):
+            for row in rows:
+                sys.stdout.write(to_json(row) + "\n")
+                sys.stdout.flush()
+                on_row(row)
+        return summary
+    form = row_format(output, top_k, triage.stamp)
     with resumable_output(output, form, resume=resume, inputs=list(inputs)) as sink:
         rows = score_rows(loaded, triage, top_k, summary, done=sink.done, strict=strict, jobs=jobs)
         with closing(rows):

@@ -12,6 +12,7 @@ import importlib.resources
 import io
 import os
 import stat
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,6 +32,8 @@ from ..reasoning.errors import (
 )
 from ..reasoning.knowledge import IMPLICATIONS_FILE, KnowledgeBase, RulesFile
 from ..reasoning.questions import Questionnaire, QuestionnaireFile
+from ..reasoning.problems import case_problems, gathered
+from ..reasoning.synonyms import Synonyms, SynonymsFile
 from ..reasoning.vocabulary import SECTIONS, Vocabulary, VocabularyFile, did_you_mean
 from .files import kind_of, open_regular
 from .formats import MAX_CSV_ROW, Header, LongLine, Record, csv_records, json_records, yaml_records
@@ -38,6 +41,10 @@ from .formats import MAX_CSV_ROW, Header, LongLine, Record, csv_records, json_re
 VOCABULARY_FILE = "vocabulary.yaml"
 QUESTIONNAIRE_FILE = "questionnaire.yaml"
 NOT_RULES_FILES = (VOCABULARY_FILE, QUESTIONNAIRE_FILE)
+SYNONYMS_FILE = "synonyms.yaml"
+FHIR_CODES_FILE = "fhir_codes.yaml"
+DATA_FILES = (SYNONYMS_FILE, FHIR_CODES_FILE)
+"""Files of the rules folder that are data for reading cases, not rules."""
 CASE_SUFFIXES = (".yaml", ".yml", ".json", ".csv")
 RULES_SUFFIXES = (".yaml", ".yml")
 LIST_SEPARATORS = (";", "|", ",")
@@ -85,10 +92,21 @@ def read_data_file(path: Path) -> Any:
     return None
 
 
+STDIN = Path("-")
+"""The path `-`: the case file is read from standard input (YAML or JSON, told by its text)."""
+
+STDIN_NAME = "<stdin>"
+
+
 def _read_text(path: Path) -> str:
     """The text of a YAML or JSON file: refused when not a regular file, too big, binary or
     not UTF-8."""
     file = str(path)
+    if path == STDIN:
+        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise InputError(f"more than {MAX_FILE_BYTES // 2**20} MB", file=STDIN_NAME)
+        return _decoded(data, STDIN_NAME)
     with open_regular(path) as handle:
         size = os.fstat(handle.fileno()).st_size
         if size > MAX_FILE_BYTES:
@@ -101,6 +119,10 @@ def _read_text(path: Path) -> str:
             data = handle.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror or exc}", file=file) from exc
+    return _decoded(data, file)
+
+
+def _decoded(data: bytes, file: str) -> str:
     _refuse_binary(data[:SNIFF_BYTES], file)
     if b"\0" in data:
         raise _not_text(file)
@@ -158,8 +180,15 @@ def load_knowledge_base(rules_dir: Path | None = None) -> KnowledgeBase:
     files = {
         path.name: _validated(RulesFile, _knowledge_file(path), str(path))
         for path in rules_files(folder)
-        if path.name not in (*NOT_RULES_FILES, IMPLICATIONS_FILE)
+        if path.name not in (*NOT_RULES_FILES, IMPLICATIONS_FILE, *DATA_FILES)
     }
+    synonyms_path = folder / SYNONYMS_FILE
+    if synonyms_path.is_file():
+        data = _validated(SynonymsFile, _knowledge_file(synonyms_path), str(synonyms_path))
+        try:
+            vocabulary.synonyms = Synonyms(data, vocabulary)
+        except KnowledgeError as error:
+            raise error.located(file=str(synonyms_path)) from None
     return KnowledgeBase(vocabulary, files)
 
 
@@ -228,6 +257,9 @@ def case_files(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Iterator[Pat
     it could loop, or lead out of the tree). Files in `skip` (the output) are not inputs."""
     skipped = {os.path.realpath(path) for path in skip}
     for path in paths:
+        if path == STDIN:
+            yield path
+            continue
         try:
             status = path.stat()
         except OSError as exc:
@@ -296,7 +328,7 @@ def iter_cases(
         if isinstance(item, InputError):
             yield LoadedCase(file=item.file or "", error=item)
             continue
-        file = str(item)
+        file = STDIN_NAME if item == STDIN else str(item)
         for record in _case_records(item, vocabulary):
             if isinstance(record, InputError):
                 yield LoadedCase(file=file, error=record.located(file=file))
@@ -306,18 +338,25 @@ def iter_cases(
             except CaseError as error:
                 if record.index is not None:
                     error.located(case=record.name, line=record.line)
+                # Every problem of the case at once, so that one round of fixes is enough.
+                error = case_problems(record.data, vocabulary, error, file=file)
                 yield LoadedCase(file=file, error=error)
                 continue
             yield LoadedCase(file=file, case=case)
 
 
 def load_case(path: Path, vocabulary: Vocabulary) -> list[Case]:
-    """All cases of one file, raising the first error (for commands that need every case)."""
+    """All cases of one file (for commands that need every case); if any is invalid, every
+    problem of the file is raised at once, up to MAX_PROBLEMS."""
     cases = []
+    errors = []
     for loaded in iter_cases([path], vocabulary):
         if loaded.error is not None:
-            raise loaded.error
-        cases.append(loaded.case)
+            errors.append(loaded.error)
+        else:
+            cases.append(loaded.case)
+    if errors:
+        raise gathered(errors)
     return cases
 
 
@@ -331,10 +370,15 @@ def _case_records(path: Path, vocabulary: Vocabulary) -> Iterator[Record | Input
     except InputError as error:
         yield error
         return
-    parse = json_records if path.suffix.lower() == ".json" else yaml_records
+    is_json = path.suffix.lower() == ".json" or (path == STDIN and text.lstrip()[:1] in ("{", "["))
+    parse = json_records if is_json else yaml_records
     for record in parse(text):
         if isinstance(record, InputError) or record.index is not None:
             yield record
+        elif is_json and isinstance(record.data, Mapping) and "resourceType" in record.data:
+            from .fhir import bundle_records  # fhir.resources loads only for FHIR input
+
+            yield from bundle_records(record.data, vocabulary)
         elif record.data is None:
             yield InputError("empty file: expected a case (a mapping) or a list of cases")
         elif isinstance(record.data, list):  # a list the parser could not read item by item
@@ -363,7 +407,7 @@ def _csv_cases(path: Path, vocabulary: Vocabulary) -> Iterator[Record | InputErr
                 elif isinstance(item, Record) and item.data is None:
                     yield InputError("empty file: expected a header row and one row per case")
                 elif isinstance(item, Record):
-                    yield Record(_csv_case(item.data), item.index, item.line, row=True)
+                    yield Record(_csv_case(item.data, vocabulary), item.index, item.line, row=True)
                 else:
                     yield item
     except InputError as error:
@@ -390,37 +434,60 @@ CSV_FIELDS = tuple(
 """Columns holding a whole field; findings have a column each, 'section.finding'."""
 
 
+def csv_column(raw: str, vocabulary: Vocabulary) -> str:
+    """The field a CSV header cell names: without case ('Markers.CK7' is markers.ck7), and a
+    finding's synonym read as its id ('markers.TTF-1' is markers.ttf1)."""
+    column = raw.strip().lower()
+    section, dot, finding = column.partition(".")
+    synonyms = getattr(vocabulary, "synonyms", None)
+    if dot and synonyms is not None and section in SECTIONS:
+        return f"{section}.{synonyms.resolve(section, finding)}"
+    return column
+
+
 def _check_columns(columns: list[str], vocabulary: Vocabulary) -> None:
-    """A column nobody reads would silently drop a finding: every column must be known."""
+    """A column nobody reads would silently drop a finding: every column must be known. Every
+    unknown column is named at once."""
+    if len(columns) == 1 and any(mark in columns[0] for mark in (";", "\t")):
+        mark = "';'" if ";" in columns[0] else "a tab"
+        raise InputError(
+            f"the header is one column holding {mark}: the file looks separated by {mark}, "
+            "not by commas",
+            hint="save it as comma-separated CSV (in a spreadsheet: CSV UTF-8, comma-delimited)",
+        )
     valid = [*CSV_FIELDS] + [f"{s}.{f}" for s in SECTIONS for f in vocabulary.ids_in(s)]
     seen: set[str] = set()
+    unknown: list[tuple[str, str | None]] = []
     for number, raw in enumerate(columns, 1):
-        column = raw.strip()
+        column = csv_column(raw, vocabulary)
         if not column:
             raise InputError(f"column {number} of the header has no name")
         if column in seen:
             raise InputError(f"column {column!r} appears twice in the header", field=column)
         seen.add(column)
         if column not in valid:
-            raise InputError(
-                f"unknown column {column!r}",
-                field=column,
-                hint=did_you_mean(column, valid)
-                or "columns are case fields such as 'sex' or findings such as 'markers.ck7'",
-            )
+            unknown.append((raw.strip(), did_you_mean(column, valid)))
+    if unknown:
+        names = ", ".join(repr(name) for name, _ in unknown)
+        hints = "; ".join(f"{name!r}: {hint}" for name, hint in unknown if hint)
+        raise InputError(
+            f"unknown column{'s' if len(unknown) > 1 else ''} {names}",
+            field=unknown[0][0] if len(unknown) == 1 else None,
+            hint=hints or "columns are case fields such as 'sex' or findings such as 'markers.ck7'",
+        )
     if "id" not in seen:
         raise InputError(
             "no 'id' column: every row needs a case id", hint=f"columns: {', '.join(columns)}"
         )
 
 
-def _csv_case(row: Mapping[str, str]) -> dict[str, Any]:
+def _csv_case(row: Mapping[str, str], vocabulary: Vocabulary) -> dict[str, Any]:
     case: dict[str, Any] = {}
     for column, cell in row.items():
         value = cell.strip()
         if not value:
             continue  # an empty cell is unknown
-        section, dot, finding = column.strip().partition(".")
+        section, dot, finding = csv_column(column, vocabulary).partition(".")
         if dot:
             case.setdefault(section, {})[finding] = value
         elif section in LIST_FIELDS:

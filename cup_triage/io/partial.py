@@ -24,9 +24,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..reasoning.assessment import KnowledgeBaseStamp
 from ..reasoning.errors import InputError, quoted
-from .files import open_partial, output_error, replace_with, write_all
-from .render import row_columns, to_json
+from .files import atomic_output, open_partial, output_error, replace_with, write_all
+from .render import csv_cells, row_columns, to_json
+from .schema import SCHEMA_VERSION, software_version
 
 OUTPUT_SUFFIXES = (".jsonl", ".json", ".csv")
 _TAIL_BLOCK = 65536
@@ -69,6 +71,10 @@ class RowFormat:
     def parse(self, line: str) -> dict[str, Any]:
         raise NotImplementedError
 
+    def finish(self, fd: int, partial: Path, output: Path) -> None:
+        """Put the finished rows at OUT (the partial file, open as `fd`, is the output)."""
+        replace_with(fd, partial, output)
+
 
 class JsonLines(RowFormat):
     """One JSON object per line, keys sorted (JSON escapes newlines inside values)."""
@@ -81,6 +87,27 @@ class JsonLines(RowFormat):
         if not isinstance(row, dict):
             raise ValueError("not a JSON object")
         return row
+
+
+class JsonDocument(JsonLines):
+    """`-o OUT.json`: rows stream to OUT.partial as JSON Lines (so that a run can resume),
+    and OUT is one JSON document holding them (`cup-triage schema batch`), written at the end."""
+
+    def __init__(self, stamp: KnowledgeBaseStamp | None) -> None:
+        self.stamp = stamp
+
+    def finish(self, fd: int, partial: Path, output: Path) -> None:
+        head = {
+            "schema_version": SCHEMA_VERSION,
+            "software_version": software_version(),
+            "knowledge_base": self.stamp.model_dump() if self.stamp else None,
+        }
+        with atomic_output(output) as out, partial.open(encoding="utf-8") as rows:
+            out.write(to_json(head)[:-1] + ',"rows":[')
+            for number, line in enumerate(rows):
+                out.write(("\n" if number == 0 else ",\n") + line.rstrip("\n"))
+            out.write("\n]}\n")
+        partial.unlink()
 
 
 class CsvRows(RowFormat):
@@ -97,7 +124,7 @@ class CsvRows(RowFormat):
         return buffer.getvalue()
 
     def line(self, row: dict[str, Any]) -> str:
-        cells = [row.get(column, "") for column in self.columns]
+        cells = csv_cells(row, self.columns)
         return self._joined(
             [spreadsheet_safe(quoted(c)) if isinstance(c, str) else c for c in cells]
         )
@@ -109,12 +136,15 @@ class CsvRows(RowFormat):
         return dict(zip(self.columns, map(cell_read, cells), strict=True))
 
 
-def row_format(output: Path, top_k: int) -> RowFormat:
-    """The format of an output file, from its suffix."""
+def row_format(output: Path, top_k: int, stamp: KnowledgeBaseStamp | None = None) -> RowFormat:
+    """The format of an output file, from its suffix: .jsonl JSON Lines, .json one JSON
+    document, .csv CSV."""
     suffix = output.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
         raise InputError("output must end in .jsonl, .json or .csv", file=str(output))
-    return CsvRows(top_k) if suffix == ".csv" else JsonLines()
+    if suffix == ".csv":
+        return CsvRows(top_k)
+    return JsonDocument(stamp) if suffix == ".json" else JsonLines()
 
 
 class Resumed:
@@ -218,7 +248,7 @@ def resumable_output(
             raise output_error(exc, partial) from exc
         yield RowSink(fd, partial, form, done)
         try:
-            replace_with(fd, partial, output)
+            form.finish(fd, partial, output)
         except OSError as exc:
             raise output_error(exc, output) from exc
     finally:

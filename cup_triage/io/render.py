@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..reasoning.assessment import Assessment, Candidate, RankedCase
+from ..reasoning.assessment import Assessment, Candidate, KnowledgeBaseStamp, RankedCase
+from ..reasoning.case import Case
+from ..reasoning.vocabulary import Vocabulary
+from .schema import (
+    SCHEMA_VERSION,
+    AssessedCase,
+    AssessmentDocument,
+    ConditionCode,
+    HistologyCode,
+    TheoryRanking,
+    software_version,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,25 +39,158 @@ def assessment_dict(assessment: Assessment) -> dict[str, Any]:
     return assessment.model_dump(mode="json")
 
 
-def score_row(ranked: RankedCase, top_k: int) -> dict[str, Any]:
-    """One batch row: top-k primaries with probabilities and codes, subsets, red flags."""
-    row: dict[str, Any] = {"case_id": ranked.case_id, "status": "ok"}
-    for rank, candidate in enumerate(ranked.candidates[:top_k], 1):
-        row[f"top{rank}"] = candidate.primary
-        row[f"top{rank}_probability"] = candidate.probability
-        row[f"top{rank}_icd_o3"] = "|".join(candidate.icd_o3)
-        row[f"top{rank}_oncotree"] = candidate.oncotree
+def assessed_case(
+    assessment: Assessment, vocabulary: Vocabulary, case: Case | None = None
+) -> AssessedCase:
+    """One assessment with the codes of what was assessed (CUP as ICD-10, the histology as
+    ICD-O-3 morphology when the case gives one)."""
+    histology = None
+    if case is not None and case.histology is not None:
+        option = vocabulary.histologies[case.histology]
+        histology = HistologyCode(
+            id=option.id,
+            label=option.label,
+            icd_o3_morphology=getattr(option, "icd_o3_morphology", None),
+        )
+    return AssessedCase(
+        condition=condition_code(vocabulary), histology=histology, assessment=assessment
+    )
+
+
+def condition_code(vocabulary: Vocabulary) -> ConditionCode:
+    condition = getattr(vocabulary, "condition", None)
+    if condition is None:
+        return ConditionCode(code=CUP_ICD10, display=CUP_ICD10_DISPLAY)
+    return ConditionCode(code=condition.icd10, display=condition.icd10_display)
+
+
+CUP_ICD10 = "C80"
+CUP_ICD10_DISPLAY = "Malignant neoplasm without specification of site"
+"""Used only with a knowledge base whose vocabulary does not name the condition itself."""
+
+
+def assessment_document(
+    results: Iterable[Assessment | tuple[Case, Assessment]],
+    vocabulary: Vocabulary,
+    theories: Iterable[Iterable[Any]] | None = None,
+) -> dict[str, Any]:
+    """What `rank --json` prints and `ask --jsonl` sends as its result: one object, whatever
+    the number of cases (`schema assessment` describes it). Give (case, assessment) pairs to
+    include the histology's code, and `theories` (one list of teaching TheoryViews per case,
+    as `rank --theories` shows them) to include the ranking of each theory."""
+    items = [r if isinstance(r, tuple) else (None, r) for r in results]
+    assessed = [assessed_case(assessment, vocabulary, case) for case, assessment in items]
+    if theories is not None:
+        assessed = [
+            entry.model_copy(
+                update={
+                    "theories": [
+                        TheoryRanking(title=v.title, kind=v.kind, ranking=list(v.ranking))
+                        for v in views
+                    ]
+                    or None
+                }
+            )
+            for entry, views in zip(assessed, theories, strict=True)
+        ]
+    stamp = (
+        assessed[0].assessment.knowledge_base
+        if assessed
+        else KnowledgeBaseStamp(version=vocabulary.version, hash="")
+    )
+    document = AssessmentDocument(
+        schema_version=SCHEMA_VERSION,
+        software_version=software_version(),
+        knowledge_base=stamp,
+        assessments=assessed,
+    )
+    return document.model_dump(mode="json")
+
+
+def _row_head(stamp: KnowledgeBaseStamp, vocabulary: Vocabulary | None) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "software_version": software_version(),
+        "icd10": condition_code(vocabulary).code if vocabulary else CUP_ICD10,
+        "kb_version": stamp.version,
+        "kb_hash": stamp.hash,
+    }
+
+
+def score_row(
+    ranked: RankedCase,
+    top_k: int,
+    vocabulary: Vocabulary | None = None,
+    histology: str | None = None,
+) -> dict[str, Any]:
+    """One batch row: top-k primaries with probabilities and codes, subsets, red flags.
+
+    Values are typed (numbers, lists, null for what is not known); `csv_cells` flattens a
+    row for CSV. `schema row` describes it."""
+    row: dict[str, Any] = {
+        **_row_head(ranked.knowledge_base, vocabulary),
+        "case_id": ranked.case_id,
+        "status": "ok",
+        "error": None,
+    }
+    for rank in range(1, top_k + 1):
+        candidate = ranked.candidates[rank - 1] if rank <= len(ranked.candidates) else None
+        row[f"top{rank}"] = candidate.primary if candidate else None
+        row[f"top{rank}_probability"] = candidate.probability if candidate else None
+        row[f"top{rank}_icd_o3"] = list(candidate.icd_o3) if candidate else None
+        row[f"top{rank}_oncotree"] = candidate.oncotree if candidate else None
     row["other_primary_probability"] = ranked.other_primary_probability
     # Sorted ids: the order in which rules fire may differ between processes, a row may not.
-    row["subsets"] = "|".join(sorted(ranked.subsets))
-    row["red_flags"] = "|".join(sorted(ranked.red_flags))
-    row["confirmed_primary"] = ranked.confirmed_primary or ""
+    row["subsets"] = sorted(set(ranked.subsets))
+    row["red_flags"] = sorted(set(ranked.red_flags))
+    row["confirmed_primary"] = ranked.confirmed_primary
     row["confirmed_rank"] = (
-        ranked.rank_of(ranked.confirmed_primary) if ranked.confirmed_primary else ""
+        ranked.rank_of(ranked.confirmed_primary) if ranked.confirmed_primary else None
     )
-    row["kb_version"] = ranked.knowledge_base.version
-    row["kb_hash"] = ranked.knowledge_base.hash
+    option = vocabulary.histologies.get(histology or "") if vocabulary else None
+    row["histology_icd_o3"] = getattr(option, "icd_o3_morphology", None)
     return row
+
+
+def error_row(
+    case_id: str | None,
+    error: str,
+    file: str | None,
+    top_k: int,
+    stamp: KnowledgeBaseStamp,
+    vocabulary: Vocabulary | None = None,
+) -> dict[str, Any]:
+    """The row of a case that could not be scored: the same keys as a scored row."""
+    row: dict[str, Any] = {
+        **_row_head(stamp, vocabulary),
+        "case_id": case_id or None,
+        "status": "error",
+        "error": error,
+    }
+    for rank in range(1, top_k + 1):
+        for suffix in ("", "_probability", "_icd_o3", "_oncotree"):
+            row[f"top{rank}{suffix}"] = None
+    row.update(
+        other_primary_probability=None,
+        subsets=[],
+        red_flags=[],
+        confirmed_primary=None,
+        confirmed_rank=None,
+        histology_icd_o3=None,
+        file=file,
+    )
+    return row
+
+
+def csv_cells(row: dict[str, Any], columns: list[str]) -> list[Any]:
+    """A row as CSV cells: lists as 'a|b', null as an empty cell."""
+    cells = []
+    for column in columns:
+        value = row.get(column)
+        if isinstance(value, list | tuple):
+            value = "|".join(str(v) for v in value)
+        cells.append("" if value is None else value)
+    return cells
 
 
 def row_columns(top_k: int) -> list[str]:
@@ -63,8 +208,12 @@ def row_columns(top_k: int) -> list[str]:
         "red_flags",
         "confirmed_primary",
         "confirmed_rank",
+        "histology_icd_o3",
+        "icd10",
         "kb_version",
         "kb_hash",
+        "schema_version",
+        "software_version",
         "file",
     ]
 

@@ -400,6 +400,9 @@ def parse_case(data: Any, vocabulary: Vocabulary, *, file: str | None = None) ->
         case_id = raw_id if len(raw_id) <= 100 else shown(raw_id)
     if not isinstance(data, Mapping):
         raise CaseError(f"a case is a mapping of fields, got {type(data).__name__}", file=file)
+    synonyms = getattr(vocabulary, "synonyms", None)  # rules/synonyms.yaml, set by the loader
+    if synonyms is not None:
+        data = synonyms.normalise_case(data, vocabulary)
     try:
         return Case.model_validate(data, context={"vocabulary": vocabulary})
     except CaseError as exc:

@@ -20,16 +20,22 @@ def _import_experta() -> Any:
 
     experta 1.9.4 pins frozendict==1.2 and schema==0.6.7, which use `collections.Mapping` and its
     siblings (moved to `collections.abc` in 3.10). Restoring the aliases here, once, lets pip and
-    uv resolve the same pins. experta also calls `logging.basicConfig()` at import, which would
-    attach a handler to the root logger of every program that imports cup_triage; undo that.
+    uv resolve the same pins; they are removed again once experta is imported (frozendict and
+    schema read them only while their classes are defined), so importing cup_triage leaves
+    `collections` as it was for the rest of the program. experta also calls
+    `logging.basicConfig()` at import, which would attach a handler to the root logger of every
+    program that imports cup_triage; undo that.
     """
-    for name in collections.abc.__all__:
-        if not hasattr(collections, name):
-            setattr(collections, name, getattr(collections.abc, name))
+    added = [name for name in collections.abc.__all__ if not hasattr(collections, name)]
+    for name in added:
+        setattr(collections, name, getattr(collections.abc, name))
     root = logging.getLogger()
     handlers_before = list(root.handlers)
-    import experta
-
+    try:
+        import experta
+    finally:
+        for name in added:
+            delattr(collections, name)
     for handler in root.handlers[:]:
         if handler not in handlers_before:
             root.removeHandler(handler)

@@ -49,10 +49,34 @@ def normalise_answer(value: Any) -> Any:
 AnswerId = Annotated[str, BeforeValidator(normalise_answer)]
 
 
+_SUGGESTIONS: dict[str, set[str]] = {}
+"""Synonym words (compared as `synonyms.word_key` does) -> the ids they stand for; filled
+when a knowledge base's synonyms are loaded, so a misspelt synonym suggests its id."""
+
+
+def register_suggestions(words: Mapping[str, str], kind: str = "") -> None:
+    """Let did-you-mean suggest an id for words close to one of its synonyms."""
+    for word, id_ in words.items():
+        _SUGGESTIONS.setdefault(word, set()).add(id_)
+
+
+def _squashed(word: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", word.lower()) or word.lower()
+
+
 def did_you_mean(word: object, options: Iterable[str]) -> str | None:
-    """Suggest the closest valid id for a misspelt one, as a hint for an error message."""
-    matches = difflib.get_close_matches(str(word).lower(), list(options), n=1, cutoff=0.6)
-    return f"did you mean {matches[0]!r}?" if matches else None
+    """Suggest the closest valid id for a misspelt one, as a hint for an error message.
+
+    Words are compared without case and punctuation, against the ids and the synonyms of
+    those ids (difflib's ratio is enough for ids of a few words; no fuzzy-matching library)."""
+    valid = list(options)
+    candidates: dict[str, str] = {_squashed(option): option for option in valid}
+    for synonym, ids in _SUGGESTIONS.items():
+        for id_ in sorted(ids):
+            if id_ in valid:
+                candidates.setdefault(synonym, id_)
+    matches = difflib.get_close_matches(_squashed(str(word)), list(candidates), n=1, cutoff=0.6)
+    return f"did you mean {candidates[matches[0]]!r}?" if matches else None
 
 
 class _Model(BaseModel):
@@ -127,6 +151,19 @@ class AnswerOption(_Model):
     id: AnswerId
     label: str
     prevalence: float = Field(gt=0, lt=1)
+    icd_o3_morphology: str | None = Field(
+        default=None,
+        pattern=r"^[89][0-9]{3}/[0-3]$",
+        description="ICD-O-3 morphology code (histology/behaviour) of a histology answer.",
+    )
+
+
+class ConditionCodes(_Model):
+    """What every case is: a cancer whose primary site is not known, and its ICD-10 code."""
+
+    label: str
+    icd10: str
+    icd10_display: str
 
 
 class _FindingEntry(_Model):
@@ -223,6 +260,7 @@ class VocabularyFile(_Model):
     prevalence_source: str
     steps: dict[str, Step]
     presentation: Presentation
+    condition: ConditionCodes | None = None
     primaries: tuple[Primary, ...]
     demographics: _Demographics
     histology: _Categorical
@@ -322,6 +360,7 @@ class Vocabulary:
         self.implications = implications.implications if implications is not None else ()
         self.steps = data.steps
         self.presentation = data.presentation
+        self.condition = data.condition
         last = data.presentation.uncertainty[-1]
         if last.top_at_least is not None or last.top3_at_least is not None:
             raise KnowledgeError(
