@@ -47,7 +47,8 @@ def test_rank_format_fhir_writes_a_valid_risk_assessment_with_a_prediction_per_p
     resource = json.loads(result.output)
     RiskAssessment.model_validate(resource)
     predictions = resource["prediction"]
-    assert len(predictions) == len(cup_triage.vocabulary().primaries)
+    # One per listed primary, and the share for a primary not on the list.
+    assert len(predictions) == len(cup_triage.vocabulary().primaries) + 1
     assert predictions[0]["outcome"]["coding"][0]["code"] == "C61"
     assert abs(sum(p["probabilityDecimal"] for p in predictions) - 1) < 1e-3
     assert resource["code"]["coding"][0]["code"] == "C80"

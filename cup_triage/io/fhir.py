@@ -463,6 +463,12 @@ def risk_assessment(
         if rationale:
             prediction["rationale"] = rationale
         predictions.append(prediction)
+    other = getattr(assessment, "other_primary", None)
+    if other is not None:
+        # The share for a primary not on the list, so that the predictions add up to one.
+        predictions.append(
+            {"outcome": {"text": other.label}, "probabilityDecimal": other.probability}
+        )
     fired = [f"{f.rule_id} ({f.kind}): {f.conditions}" for f in assessment.fired if f.counted]
     notes = [{"text": assessment.disclaimer}]
     if fired:
