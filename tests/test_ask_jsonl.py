@@ -86,7 +86,8 @@ def test_a_referral_ends_with_the_assessment_rank_gives_and_writes_nothing(tmp_p
     questions = [e for e in events if e["event"] == "question"]
     assert questions[0]["finding"] == "sites"
     assert {"finding", "answers", "text"} <= set(questions[0])
-    result = events[-1]["assessment"]
+    document = events[-1]["document"]
+    result = document["assessments"][0]["assessment"]
     assert result["candidates"][0]["primary"] == "breast"
     assert "axillary_adenocarcinoma_women" in {s["id"] for s in result["subsets"]}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["start.yaml"]
@@ -94,7 +95,7 @@ def test_a_referral_ends_with_the_assessment_rank_gives_and_writes_nothing(tmp_p
     saved = tmp_path / "answered.yaml"
     again = drive(referral, AXILLARY_WOMAN, tmp_path, "--save", str(saved))
     ranked = json.loads(CliRunner().invoke(cli, ["rank", str(saved), "--json"]).output)
-    assert again[-1]["assessment"] == ranked == result
+    assert again[-1]["document"] == ranked == document
 
 
 def test_an_empty_start_asks_the_sites_before_any_stain_and_respects_bone_no(tmp_path):
@@ -112,7 +113,8 @@ def test_an_empty_start_asks_the_sites_before_any_stain_and_respects_bone_no(tmp
     first_stain = next(i for i, f in enumerate(asked) if f.startswith("markers."))
     assert asked.index("sites") < first_stain
     assert not any("bone_lesions" in f for f in asked)  # bone = no: never the character
-    assert events[-1]["assessment"]["candidates"][0]["primary"] == "colorectal"
+    final = events[-1]["document"]["assessments"][0]["assessment"]
+    assert final["candidates"][0]["primary"] == "colorectal"
 
 
 def test_section_answers_commands_and_errors_are_events(tmp_path):
@@ -131,7 +133,7 @@ def test_section_answers_commands_and_errors_are_events(tmp_path):
     asked = [e for e in events[:where] if e["event"] == "question"][-1]
     assert events[where]["finding"] == asked["finding"]
     assert events[where + 1] == asked  # the same question again, after the error
-    final = events[-1]["assessment"]
+    final = events[-1]["document"]["assessments"][0]["assessment"]
     assert final["case_id"] == "jl-cmd"
 
 

@@ -127,3 +127,15 @@ def test_importing_the_package_changes_nothing_outside_it_and_assess_takes_a_dic
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_the_result_event_of_ask_jsonl_is_the_document_rank_json_prints(tmp_path):
+    start = tmp_path / "start.yaml"
+    start.write_text((CASES / "example.yaml").read_text())
+    result = run("ask", start, "--jsonl", input="quit\n")
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    [final] = [e for e in events if e["event"] == "result"]
+    document = valid("assessment", final["document"])
+    ranked = json.loads(run("rank", start, "--json").output)
+    assert document == ranked

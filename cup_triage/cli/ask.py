@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from ..io.load import load_case, read_data_file
-from ..io.render import assessment_dict, percent, render_assessment
+from ..io.render import assessment_document, percent, render_assessment
 from ..io.session import SaveTarget, check_writable, choose_target, rescue, save_session
 from ..reasoning.case import parse_case
 from ..reasoning.errors import CaseError, CupTriageError
@@ -421,7 +421,12 @@ class _JsonLines:
     def finish(self) -> None:
         reason = self.interview.stop_reason
         self.emit("stop", reason=reason or self.ended_by)
-        self.emit("result", assessment=assessment_dict(self.interview.result()))
+        # The same object `rank --json` prints (`cup-triage schema assessment`).
+        interview = self.interview
+        document = assessment_document(
+            [(interview.case, interview.result())], interview.vocabulary
+        )
+        self.emit("result", document=document)
 
     def run(self, after_answer: Callable[[], None]) -> None:
         interview = self.interview
