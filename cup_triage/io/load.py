@@ -31,8 +31,8 @@ from ..reasoning.errors import (
     from_validation,
 )
 from ..reasoning.knowledge import IMPLICATIONS_FILE, KnowledgeBase, RulesFile
-from ..reasoning.questions import Questionnaire, QuestionnaireFile
 from ..reasoning.problems import case_problems, gathered
+from ..reasoning.questions import Questionnaire, QuestionnaireFile
 from ..reasoning.synonyms import Synonyms, SynonymsFile
 from ..reasoning.vocabulary import SECTIONS, Vocabulary, VocabularyFile, did_you_mean
 from .files import kind_of, open_regular
