@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from ..io.handout import theories_table, theory_evidence_lines
 from ..io.load import load_case
 from ..io.render import assessment_document, render_assessment, to_json
 from ..sessions.teaching import theories
@@ -71,6 +70,9 @@ def rank(
     for (_, assessment), theory_views in zip(results, views, strict=True):
         render_assessment(assessment, ctx.console, top=top)
         if theory_views:
+            # handout.py loads jinja2: only a report with the theories needs its tables.
+            from ..io.handout import theories_table, theory_evidence_lines
+
             ctx.console.print(theories_table(theory_views, labels, top=min(top, 5)))
             for view in theory_views:
                 if view.kind:
