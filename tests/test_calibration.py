@@ -1,6 +1,7 @@
 """Correlated evidence counted once, the share of a primary not on the list, and tempering:
 clinical case tables and invariants on generated cases."""
 
+import csv
 import math
 import shutil
 
@@ -216,3 +217,17 @@ def test_a_symptom_the_site_explains_changes_little(kb, triage, data, draw):
     p_before = {c.primary: c.probability for c in before.candidates}
     shift = max(abs(c.probability - p_before[c.primary]) for c in after.candidates)
     assert shift < 0.2
+
+
+def test_batch_rows_carry_the_other_primary_share(tmp_path):
+    from click.testing import CliRunner
+
+    from cup_triage.cli import cli
+
+    case = tmp_path / "c.yaml"
+    case.write_text(yaml.safe_dump({"id": "c1", **MEDIASTINAL_MASS}))
+    out = tmp_path / "rows.csv"
+    result = CliRunner().invoke(cli, ["score", str(case), "-o", str(out), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    (row,) = csv.DictReader(out.open())
+    assert 0 < float(row["other_primary_probability"]) < 0.5
