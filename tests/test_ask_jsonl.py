@@ -77,6 +77,7 @@ AXILLARY_WOMAN = {
 }
 
 
+@pytest.mark.slow
 def test_a_referral_ends_with_the_assessment_rank_gives_and_writes_nothing(tmp_path):
     referral = {k: AXILLARY_WOMAN[k] for k in ("id", "sex", "age", "histology")}
     referral["sites"] = {"axillary_nodes": "yes"}  # only the node known: the other sites asked
@@ -98,6 +99,7 @@ def test_a_referral_ends_with_the_assessment_rank_gives_and_writes_nothing(tmp_p
     assert again[-1]["document"] == ranked == document
 
 
+@pytest.mark.slow
 def test_an_empty_start_asks_the_sites_before_any_stain_and_respects_bone_no(tmp_path):
     full = {
         "id": "jl-empty",
@@ -151,6 +153,7 @@ def test_save_in_jsonl_mode_only_with_save(tmp_path):
     assert data["sites"] == ["bone"] and data["histology"] == "unknown"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM"), reason="POSIX signals")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)])
 def test_a_terminated_interview_is_saved(tmp_path, signum):
