@@ -423,9 +423,7 @@ class _JsonLines:
         self.emit("stop", reason=reason or self.ended_by)
         # The same object `rank --json` prints (`cup-triage schema assessment`).
         interview = self.interview
-        document = assessment_document(
-            [(interview.case, interview.result())], interview.vocabulary
-        )
+        document = assessment_document([(interview.case, interview.result())], interview.vocabulary)
         self.emit("result", document=document)
 
     def run(self, after_answer: Callable[[], None]) -> None:
