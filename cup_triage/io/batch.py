@@ -301,6 +301,7 @@ def _pool(triage: Triage, jobs: int) -> ProcessPoolExecutor:
     global _worker_triage
     if sys.platform.startswith("linux") and threading.active_count() == 1:
         _worker_triage = triage  # what the forked workers inherit
+        triage.evaluator.prepare()
         context = multiprocessing.get_context("fork")
         initargs: tuple = (None, triage.fired_by, os.getpid())
     else:

@@ -209,6 +209,10 @@ class Evaluator:
             for _, rules in sorted(self._by_level.items())
         )
 
+    def prepare(self) -> None:
+        """Compile the matchers now (before forking workers, so that they share them)."""
+        self._strata  # noqa: B018 (a cached property, compiled on first read)
+
     def fire(self, findings: Mapping[str, Any]) -> list[str]:
         """The rule ids the engine fires for these findings, in its firing order (a rule
         appears once per combination of facts it fired for)."""
