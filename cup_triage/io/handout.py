@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader
 from rich.table import Table
 
 from ..reasoning.assessment import Assessment
@@ -29,6 +28,9 @@ from ..sessions.teaching import (
     theories,
 )
 from .render import percent
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 BARS_PER_STAGE = 5
 WRITE_IN_ROWS = 5
@@ -56,6 +58,8 @@ def _markdown_text(value: object) -> object:
 
 
 def _environment(html: bool) -> Environment:
+    from jinja2 import Environment, PackageLoader  # only a handout needs templates
+
     # Everything in a handout (ids, notes, vignettes) comes from a case file someone else
     # wrote: the HTML page escapes every value (a name-based select_autoescape never matched
     # 'handout.html.j2'), the Markdown one escapes the characters that start HTML.
