@@ -200,6 +200,8 @@ def test_no_student_handout_names_its_confirmed_primary(kb, triage, form):
             assert engine_word not in outside, (case.id, engine_word)
 
 
+# All 32 cases through the CLI (about 20 s): CI runs it.
+@pytest.mark.slow
 def test_a_quiz_names_the_confirmed_primary_only_after_the_last_stage(kb, tmp_path):
     for path, case in _teaching_cases(kb):
         wrong = [p for p in ("kidney", "thyroid", "lymphoma") if p != case.confirmed_primary][:2]
