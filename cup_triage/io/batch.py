@@ -118,12 +118,13 @@ def input_key(case: Case | None, file: str, triage: Triage, top_k: int) -> str:
 
 
 def _comparable(row: dict[str, Any]) -> dict[str, str]:
-    """A row as text, whichever format it was read back from (CSV reads every value as text
-    and has every column; JSON keeps numbers and omits empty columns)."""
+    """A row as text, whichever format it was read back from (CSV reads every value as text;
+    JSON keeps numbers, null and lists). Every column counts, empty ones too, so a column
+    renamed in the file changes the digest even where its value is empty."""
     return {
-        k: "|".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
+        k: "" if v in ("", None, []) else "|".join(map(str, v)) if isinstance(v, list) else str(v)
         for k, v in row.items()
-        if k != DIGEST and v not in ("", None, [])
+        if k != DIGEST
     }
 
 
