@@ -328,7 +328,7 @@ class Case(BaseModel):
                 data.pop(key, None) if answer is None else data.__setitem__(key, answer)
                 continue
             current = data.get(section)
-            mapping = _as_mapping(current, vocabulary, section)
+            mapping = section_as_mapping(current, vocabulary, section)
             if answer is None:
                 mapping.pop(finding, None)
             else:
@@ -378,7 +378,9 @@ def with_derived_findings(answers: Mapping[str, Any], vocabulary: Vocabulary) ->
     return found
 
 
-def _as_mapping(current: Any, vocabulary: Vocabulary, section: str) -> dict[str, Any]:
+def section_as_mapping(current: Any, vocabulary: Vocabulary, section: str) -> dict[str, Any]:
+    """A case-file section as a mapping of answers, whether written as a list or a mapping
+    (a listed site is present and every other site absent, as the format says)."""
     if current is None:
         return {}
     if isinstance(current, list):

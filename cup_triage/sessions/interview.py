@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..reasoning.assessment import Assessment
-from ..reasoning.case import Case
+from ..reasoning.case import Case, section_as_mapping
 from ..reasoning.errors import CaseError
 from ..reasoning.questions import (
     TOP_LEVEL,
@@ -346,14 +346,14 @@ class Interview:
             if not finding:
                 if path in SECTIONS:
                     ids = self._open_ids(path) or self.vocabulary.ids_in(path)
-                    current = _as_mapping(data.get(path), self.vocabulary, path)
+                    current = section_as_mapping(data.get(path), self.vocabulary, path)
                     for i in ids:
                         current.setdefault(i, UNKNOWN)
                     data[path] = current
                 elif path not in data:
                     data[path] = UNKNOWN
                 continue
-            current = _as_mapping(data.get(section), self.vocabulary, section)
+            current = section_as_mapping(data.get(section), self.vocabulary, section)
             current.setdefault(finding, UNKNOWN)
             data[section] = current
         return _in_file_order(data)
@@ -532,17 +532,6 @@ def _match(value: str, options: tuple[str, ...], labels: Mapping[str, str], path
     raise CaseError(
         f"expected {shown}, got {value!r}", field=path, hint=did_you_mean(value, options)
     )
-
-
-def _as_mapping(current: Any, vocabulary, section: str) -> dict[str, Any]:
-    if current is None:
-        return {}
-    if isinstance(current, list):
-        if section == "sites":
-            yes, no = vocabulary.answers_of("sites")
-            return {s: yes if s in current else no for s in vocabulary.ids_in("sites")}
-        return {f: "yes" for f in current}
-    return dict(current)
 
 
 FILE_ORDER = ("id", "sex", "age", "sites", "histology", "features", *SECTIONS, "prior_cancer")
