@@ -81,3 +81,15 @@ def test_every_command_module_is_under_the_independence_contract():
         if p.stem not in {"__init__", "common"}
     }
     assert set(independent) == commands
+
+
+def test_the_package_exports_exactly_the_library_facade():
+    """`import cup_triage` offers what `cup_triage.api` declares (its lazy loader lists the
+    names a second time), and every exported name resolves."""
+    import cup_triage
+    from cup_triage import api
+
+    type_only = {"CaseLike"}  # a typing alias, documented in api, not a function
+    assert set(cup_triage._API) == set(api.__all__) - type_only
+    for name in cup_triage.__all__:
+        assert getattr(cup_triage, name) is not None, name
