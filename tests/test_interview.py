@@ -99,6 +99,20 @@ def test_no_question_about_bone_lesions_after_no_bone_metastases(start):
     assert not [p for p in asked if "bone_lesions" in p]
 
 
+def test_what_an_answer_implies_is_never_asked(start):
+    """Blastic bone lesions are bone metastases (rules/implications.yaml): the sites question
+    does not offer bone again, and the implied answer is not asked on its own either."""
+    interview = start({"sex": "male", "age": 70, "imaging": {"blastic_bone_lesions": "yes"}})
+    assert interview.implied == {"sites.bone": "yes"}
+    asked = []
+    while (question := interview.next_question()) is not None and len(asked) < 200:
+        asked.append(question.path)
+        if question.path == "sites":
+            assert "bone" not in question.answers
+        interview.answer(question.path, "?")
+    assert "sites" in asked and "sites.bone" not in asked
+
+
 @pytest.mark.parametrize(
     ("sex", "forbidden"),
     [

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from ..reasoning.assessment import Assessment
 from ..reasoning.case import Case, section_as_mapping
+from ..reasoning.consistency import implied_answers
 from ..reasoning.errors import CaseError
 from ..reasoning.questions import (
     TOP_LEVEL,
@@ -92,6 +93,7 @@ class Interview:
     _history: list[_State] = field(default_factory=list)
     _evaluation: Evaluation | None = None
     _cached: tuple[int, Question | None] | None = None
+    _implied: tuple[Evaluation, Mapping[str, str]] | None = None
 
     def __post_init__(self) -> None:
         if self.questionnaire is None:
@@ -118,6 +120,15 @@ class Interview:
         if self._evaluation is None:
             self._evaluation = self._loop.evaluate(self.case)
         return self._evaluation
+
+    @property
+    def implied(self) -> Mapping[str, str]:
+        """Answers the given ones imply (rules/implications.yaml): never asked, since asking
+        could only repeat them or contradict them."""
+        evaluation = self.evaluation
+        if self._implied is None or self._implied[0] is not evaluation:
+            self._implied = (evaluation, implied_answers(evaluation.findings, self.vocabulary))
+        return self._implied[1]
 
     def ranking(self, top: int = 3) -> list[tuple[str, float]]:
         """The current leaders as (primary, probability), ties broken as `rank` breaks them."""
@@ -167,7 +178,7 @@ class Interview:
         reason = f"is asked of every patient ({stage.label})"
         if item in SECTIONS:
             question = self.section_question(item, stage.id, reason)
-        elif item in findings:
+        elif item in findings or item in self.implied:
             return None
         else:
             question = self.question_for(item, stage.id, reason)
@@ -232,6 +243,7 @@ class Interview:
             i
             for i in self.vocabulary.ids_in(section)
             if f"{section}.{i}" not in findings
+            and f"{section}.{i}" not in self.implied
             and f"{section}.{i}" not in self.unknown
             and (self.vocabulary.findings[f"{section}.{i}"].sex in (None, sex))
         ]
@@ -409,6 +421,8 @@ class _Chooser:
         for finding in pool:
             key = finding.key
             if finding.step not in stage.choose_from or key in findings:
+                continue
+            if key in interview.implied:
                 continue
             if key in interview.unknown or finding.section in interview.unknown:
                 continue
