@@ -32,6 +32,35 @@ def test_every_bundled_case_fires_the_same_rules_in_the_same_order(triage, path)
         assert triage.evaluator.fire(findings) == triage.engine.run(findings), item.case.id
 
 
+def test_a_lab_answer_and_a_value_bound_on_one_finding_fire_alike(tmp_path):
+    """`is: elevated` and `below: N` on the same lab: experta needs both as patterns."""
+    import shutil
+
+    from cup_triage.io.load import bundled_rules_dir, load_knowledge_base
+
+    rules = shutil.copytree(bundled_rules_dir(), tmp_path / "rules")
+    with (rules / "serum_markers.yaml").open("a") as extra:
+        extra.write(
+            """
+  - id: test.cea.raised_below_20
+    kind: serum_marker
+    when:
+      - {finding: labs.cea, is: elevated}
+      - {finding: labs.cea, below: 20}
+    lr: {colorectal: 1.1}
+    rationale: A test rule on one lab with an answer and a bound, never shipped.
+    source: none (a test fixture)
+"""
+        )
+    kb_triage = Triage(load_knowledge_base(rules))
+    for value, fires in (("12 ng/mL", True), ("40 ng/mL", False), ("elevated", False)):
+        data = {"id": "t", "sites": ["liver"], "labs": {"cea": value}}
+        findings = parse_case(data, kb_triage.kb.vocabulary).findings(kb_triage.kb.vocabulary)
+        fired = kb_triage.engine.run(findings)
+        assert fired == kb_triage.evaluator.fire(findings), value
+        assert ("test.cea.raised_below_20" in fired) is fires, value
+
+
 def _fire_the_same(triage, data):
     findings = parse_case(data, VOCABULARY).findings(VOCABULARY)
     assert triage.evaluator.fire(findings) == triage.engine.run(findings)

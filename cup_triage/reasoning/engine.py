@@ -7,6 +7,8 @@ import collections.abc
 import inspect
 import logging
 from collections.abc import Mapping
+from functools import reduce
+from operator import and_
 from typing import Any
 
 from .evaluator import answer_test
@@ -150,6 +152,10 @@ def _finding_test(condition: Condition) -> Any:
     return experta.P(lambda value: value != UNKNOWN and test(value))
 
 
+def _as_pattern(test: Any) -> Any:
+    return experta.L(test) if isinstance(test, str) else test
+
+
 def _fact_pattern(condition: Condition) -> Any:
     if condition.is_not is not None:
         # On a fact, "is_not" means no rule concluded any listed value.
@@ -169,9 +175,11 @@ def _patterns(rule: Rule) -> list[Any]:
             tests.setdefault(field_name(condition.finding), []).append(_finding_test(condition))
     fields = {}
     for name, field_tests in tests.items():
-        fields[name] = field_tests[0]
-        for more in field_tests[1:]:
-            fields[name] = fields[name] & (more if not isinstance(more, str) else experta.L(more))
+        if len(field_tests) == 1:
+            fields[name] = field_tests[0]
+        else:
+            # A bare answer is a literal only on its own; combined with & it must be one.
+            fields[name] = reduce(and_, (_as_pattern(test) for test in field_tests))
     return [CaseFacts(**fields)] + [_fact_pattern(c) for c in rule.when if c.fact is not None]
 
 
