@@ -21,7 +21,13 @@ def _section(name, sex):
     possible = set(_possible(sex, name))
     return st.dictionaries(
         st.sampled_from(VOCABULARY.ids_in(name)), st.sampled_from([yes, no]), max_size=8
-    ).map(lambda answers: {f: a for f, a in answers.items() if a == no or f in possible})
+    ).map(
+        lambda answers: {
+            f: a
+            for f, a in answers.items()
+            if f in possible or (a == no and not VOCABULARY.findings[f"{name}.{f}"].sex_any_answer)
+        }
+    )
 
 
 def _lab_answer(finding_id, sex):
@@ -77,7 +83,7 @@ def case_data(draw):
             st.sampled_from([*primaries, "none"]),
             st.lists(st.sampled_from(primaries), max_size=3, unique=True),
         ),
-        "tissue_of_origin": st.sampled_from(list(VOCABULARY.primaries)),
+        "tissue_of_origin": st.sampled_from(primaries),
     }
     for key, strategy in optional.items():
         if draw(st.booleans()):

@@ -38,7 +38,7 @@ FLAGGED = [
             "sites": ["liver", "lung", "bone", "brain"],
             "imaging": {"solitary_lesion": "yes"},
         },
-        "imaging.solitary_lesion: a single metastatic deposit (yes) contradicts site_count = 4: "
+        "imaging.solitary_lesion: a single metastatic deposit (yes) contradicts sites_found = 4: "
         "a single metastatic deposit is at one site; imaging.solitary_lesion is set aside",
     ),
     (

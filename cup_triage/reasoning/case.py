@@ -25,6 +25,7 @@ from pydantic import (
 from .consistency import Conflict, conflicts, set_aside
 from .errors import CaseError, from_validation
 from .vocabulary import (
+    DERIVED_FINDINGS,
     NONE,
     SECTIONS,
     UNKNOWN,
@@ -212,8 +213,18 @@ class Case(BaseModel):
             form = "a list of ids or a mapping" if section in LIST_SECTIONS else "a mapping"
             raise ValueError(f"expected {form}, got {type(value).__name__}")
         answers: dict[str, str | float] = {}
+        spelt: dict[str, Any] = {}
         for key, raw in value.items():
             finding = _check_id(key, ids, section, f"{section}.{key}")
+            if finding in spelt:
+                # Two spellings of one finding (`TTF1` and `ttf1`): which one holds is not ours
+                # to choose, even when they agree.
+                raise CaseError(
+                    f"given twice, as {shown(spelt[finding])} and {shown(key)}",
+                    field=f"{section}.{finding}",
+                    hint="give each finding once",
+                )
+            spelt[finding] = key
             spec = vocabulary.findings[f"{section}.{finding}"]
             try:
                 measured = spec.read_value(raw)
@@ -348,11 +359,12 @@ def _sex_specific_answers(case: Case, vocabulary: Vocabulary) -> Iterator[tuple[
         answer = answers.get(finding.key.partition(".")[2])
         if isinstance(answer, float):
             answer = finding.reading(answer)
-        if answer == positive:
-            yield finding.key, _in_words(finding.section, finding.label, positive), finding.sex
+        if answer == positive or (finding.sex_any_answer and answer is not None):
+            yield finding.key, _in_words(finding.section, finding.label, answer), finding.sex
     prior = case.prior_cancer
     for field, ids in (
         ("prior_cancer", prior if isinstance(prior, tuple) else (prior,)),
+        ("tissue_of_origin", (case.tissue_of_origin,)),
         ("confirmed_primary", (case.confirmed_primary,)),
     ):
         for primary_id in ids:
@@ -364,16 +376,24 @@ def _sex_specific_answers(case: Case, vocabulary: Vocabulary) -> Iterator[tuple[
 def _in_words(section: str, label: str, answer: str) -> str:
     if section == "sites":
         return f"metastases to the {label}"
+    if section == "workup":
+        return f"a {label} ({answer})"
     return label if answer == "yes" else f"{label} {answer}"
 
 
 def with_derived_findings(answers: Mapping[str, Any], vocabulary: Vocabulary) -> dict[str, Any]:
-    """Add the numbers rules may test: `site_count` (once every site is known) and
-    `history_answered`. Shared by cases and by hypothetical answers in question selection."""
-    found = {k: v for k, v in answers.items() if k not in ("site_count", "history_answered")}
+    """Add the numbers rules may test: `site_count` (once every site is known), `sites_found`
+    (the sites known to be involved, once one is) and `history_answered`. Shared by cases and
+    by hypothetical answers in question selection."""
+    found = {k: v for k, v in answers.items() if k not in DERIVED_FINDINGS}
     sites = [answer for key, answer in found.items() if key.startswith("sites.")]
+    involved = sum(1 for answer in sites if answer == vocabulary.answers_of("sites")[0])
     if len(sites) == len(vocabulary.sections["sites"].findings):
-        found["site_count"] = sum(1 for answer in sites if answer == "yes")
+        found["site_count"] = involved
+    if involved:
+        # A lower bound on site_count, known from the first involved site: a mapping that
+        # names two involved sites already says the disease is at two sites or more.
+        found["sites_found"] = involved
     found["history_answered"] = sum(1 for key in found if key.startswith("history."))
     return found
 
@@ -403,9 +423,9 @@ def parse_case(data: Any, vocabulary: Vocabulary, *, file: str | None = None) ->
     if not isinstance(data, Mapping):
         raise CaseError(f"a case is a mapping of fields, got {type(data).__name__}", file=file)
     synonyms = getattr(vocabulary, "synonyms", None)  # rules/synonyms.yaml, set by the loader
-    if synonyms is not None:
-        data = synonyms.normalise_case(data, vocabulary)
     try:
+        if synonyms is not None:
+            data = synonyms.normalise_case(data, vocabulary)
         return Case.model_validate(data, context={"vocabulary": vocabulary})
     except CaseError as exc:
         raise exc.located(file=file, case=case_id) from None

@@ -16,7 +16,7 @@ from .errors import KnowledgeError
 from .evaluator import Evaluator, holds
 from .knowledge import Condition, KnowledgeBase
 from .ranking import Ranker, entropy_bits, normalise
-from .vocabulary import SECTIONS, Vocabulary, did_you_mean
+from .vocabulary import DERIVED_FINDINGS, SECTIONS, Vocabulary, did_you_mean
 
 MATERIAL_GAIN_BITS = 0.01
 """Below this expected information gain, an answer would not change the ranking materially."""
@@ -269,9 +269,7 @@ class QuestionSelector:
         for answer, prevalence in finding.prevalence.items():
             hypothetical = with_derived_findings({**findings, key: answer}, self.kb.vocabulary)
             changed = [key] + [
-                k
-                for k in ("site_count", "history_answered")
-                if hypothetical.get(k) != findings.get(k)
+                k for k in DERIVED_FINDINGS if hypothetical.get(k) != findings.get(k)
             ]
             fired_after = self.evaluator.refire(hypothetical, fired, changed)
             after = self.ranker.log_scores(self.ranker.counted(fired_after)[0], hypothetical)

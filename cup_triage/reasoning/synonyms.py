@@ -11,12 +11,13 @@ that also knows the synonyms.
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from .errors import KnowledgeError
+from .errors import CaseError, KnowledgeError
 from .vocabulary import SECTIONS, Vocabulary, register_suggestions
 
 PRIMARY_FIELDS = ("prior_cancer", "tissue_of_origin", "confirmed_primary")
@@ -138,7 +139,12 @@ class Synonyms:
                 for key, answer in value.items():
                     finding = self.resolve(section, key)
                     if finding in resolved or finding in value and finding != key:
-                        finding = key  # two spellings of one finding: let the model say so
+                        raise CaseError(
+                            f"given twice, as {reprlib.repr(_spelling(value, finding, key))} "
+                            f"and {reprlib.repr(key)}",
+                            field=f"{section}.{finding}",
+                            hint="a synonym names the same finding; give it once",
+                        )
                     resolved[finding] = self.resolve_answer(allowed, answer)
                 case[section] = resolved
         return case
@@ -147,3 +153,10 @@ class Synonyms:
         if isinstance(value, list | tuple):
             return [self.resolve(kind, item) for item in value]
         return self.resolve(kind, value)
+
+
+def _spelling(value: Mapping[Any, Any], finding: str, other: Any) -> Any:
+    """The key a section gave first for a finding it gives twice."""
+    if finding in value and finding != other:
+        return finding
+    return next(k for k in value if k != other)

@@ -23,8 +23,13 @@ if TYPE_CHECKING:
 SECTIONS = ("sites", "features", "markers", "labs", "molecular", "imaging", "workup", "history")
 """Sections of a case that hold many findings each, in the order of the case format."""
 
-NUMERIC_FINDINGS = ("age", "site_count", "history_answered")
-"""Findings whose answer is a number; site_count and history_answered are derived from a case."""
+DERIVED_FINDINGS = ("site_count", "sites_found", "history_answered")
+"""Numbers derived from a case: how many sites are involved (once every site is known), how
+many sites are known to be involved (a lower bound, known as soon as one site is), and how
+many history questions were answered."""
+
+NUMERIC_FINDINGS = ("age", *DERIVED_FINDINGS)
+"""Findings whose answer is a number."""
 
 MULTIPLE_FINDINGS = ("prior_cancer",)
 """Findings that may hold several answers at once (a sorted tuple when there are two or more)."""
@@ -205,6 +210,12 @@ class _Section(_Model):
     step: str
     findings: tuple[_FindingEntry, ...]
     limits_source: str | None = None
+    answer_means_done: bool = Field(
+        default=False,
+        description="Any answer says the test or examination was done (the work-up): for a "
+        "finding only one sex can have, a negative answer in the other sex is a contradiction "
+        "too (a testicular ultrasound in a woman), not only the positive one.",
+    )
 
 
 class _Categorical(_Model):
@@ -278,6 +289,8 @@ class Finding(_Model):
     answers: tuple[str, ...]
     prevalence: Mapping[str, float] = Field(default_factory=dict)
     sex: Sex | None = None
+    sex_any_answer: bool = False
+    """Any answer, not only the positive one, is what only `sex` can have (a study done)."""
     routine: bool = True
     unit: str | None = None
     upper_limit: float | None = None
@@ -410,13 +423,14 @@ class Vocabulary:
                         answers=section.answers,
                         prevalence={yes: entry.prevalence, no: 1 - entry.prevalence},
                         sex=entry.sex,
+                        sex_any_answer=section.answer_means_done,
                         routine=entry.routine,
                         unit=entry.unit,
                         upper_limit=entry.upper_limit,
                         units=entry.units,
                     )
                 )
-        for key in ("site_count", "history_answered"):
+        for key in DERIVED_FINDINGS:
             findings.append(
                 Finding(
                     key=key,
