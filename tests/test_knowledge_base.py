@@ -115,7 +115,7 @@ def test_a_zero_count_bounds_the_ratio_on_one_side_only(kb):
 
 
 def test_advice_must_list_the_test_its_text_names(kb):
-    rule_id = "workup.targeted.lead_ovary"
+    rule_id = "workup.targeted.lead_ovary.serum"
     rule = kb.rules_by_id[rule_id]
     unlisted = _with_rule(kb, rule_id, asks_for=())
     assert any("serum CA-125" in m and "asks_for" in m for m in _errors_of(unlisted, rule_id))

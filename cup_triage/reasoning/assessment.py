@@ -66,6 +66,9 @@ class SubsetConclusion(_Value):
     workup: tuple[str, ...]
     rule_id: str
     source: str
+    treat_as_listed: str | None = None
+    """The primary the subset itself treats as, when a near-certain leader of the ranking
+    (another primary) replaces it in `treat_as`."""
 
 
 class RedFlagConclusion(_Value):

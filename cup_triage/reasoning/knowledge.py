@@ -173,6 +173,12 @@ class Condition(_Model):
 class Advice(_Model):
     category: AdviceCategory
     text: str
+    chooses_treatment: bool = Field(
+        default=False,
+        description="The stains it asks for choose the treatment (ER, PR and HER2 in a breast "
+        "presentation), so they are advised even when they cannot move a near-certain leader; "
+        "stains asked to find the primary are not.",
+    )
 
 
 class Rate(_Model):

@@ -24,6 +24,7 @@ from .assessment import (
     Uncertainty,
 )
 from .case import Case
+from .consistency import implied_answers
 from .evaluator import Evaluator
 from .knowledge import KnowledgeBase, Rule, WorkupStep
 from .questions import QuestionSelector
@@ -162,8 +163,19 @@ class Triage:
             key=lambda i: (-evaluation.posterior[i], self.ranker.primaries[i]),
         )
         candidates = tuple(self._candidate(i, evaluation, explain) for i in order)
+        # What the case holds: every answer as given (a premise set aside for a conflict is
+        # still in the case) and every answer they imply. Nothing held is asked for again.
+        given = case.answers(self.kb.vocabulary)
+        held = frozenset(given) | frozenset(implied_answers(given, self.kb.vocabulary))
+        immovable = _Immovable(self, evaluation, order[0])
         suggestions = (
-            self.selector.suggest(evaluation.findings, evaluation.fired, evaluation.posterior)
+            [
+                s
+                for s in self.selector.suggest(
+                    evaluation.findings, evaluation.fired, evaluation.posterior
+                )
+                if s.finding not in held and not immovable.stains((s.finding,))
+            ]
             if suggest
             else []
         )
@@ -179,18 +191,14 @@ class Triage:
             fired=tuple(self._fired(n, rule, evaluation) for n, rule in enumerate(rules, 1))
             if explain
             else (),
-            subsets=tuple(
-                _unique(
-                    self._subset(r, evaluation.findings, candidates[0].primary)
-                    for r in rules
-                    if r.subset
-                )
-            ),
+            subsets=tuple(_unique(self._subset(r, held, candidates[0]) for r in rules if r.subset)),
             red_flags=tuple(_unique(self._red_flag(r) for r in rules if r.red_flag)),
             advice=tuple(
                 self._advice(r)
                 for r in rules
-                if r.advice and not _already_answered(r, evaluation.findings)
+                if r.advice
+                and not _already_answered(r, held)
+                and (r.advice.chooses_treatment or not immovable.stains(r.asks_for))
             ),
             next_questions=tuple(
                 [s for s in suggestions if s.step in self._question_steps][: self._shown]
@@ -285,19 +293,33 @@ class Triage:
             source=rule.source,
         )
 
-    def _subset(self, rule: Rule, findings: Mapping[str, Any], leader: str) -> SubsetConclusion:
+    def _subset(self, rule: Rule, held: frozenset[str], leader: Candidate) -> SubsetConclusion:
         assert rule.subset is not None  # called only for rules that raise a subset
         subset = self.kb.subsets[rule.subset]
+        presentation = self.kb.vocabulary.presentation
+        management = subset.management
+        treat_as = subset.treat_as or leader.primary
+        listed = None
+        if treat_as != leader.primary and leader.probability >= presentation.near_certain:
+            # The box never contradicts the ranking: a near-certain leader is what to treat.
+            listed, treat_as = treat_as, leader.primary
+            note = presentation.near_certain_note.format(
+                leader=leader.label,
+                probability=f"{leader.probability:.0%}",
+                listed=self.kb.vocabulary.primaries[listed].label,
+            )
+            management = f"{note} {management}"
         return SubsetConclusion(
             id=subset.id,
             label=subset.label,
             # A subset whose treatment does not depend on the primary follows the ranking, so
             # its box can never name a primary the stains have ruled out.
-            treat_as=subset.treat_as or leader,
-            management=subset.management,
-            workup=tuple(s.text for s in subset.workup if not _already_answered(s, findings)),
+            treat_as=treat_as,
+            management=management,
+            workup=tuple(s.text for s in subset.workup if not _already_answered(s, held)),
             rule_id=rule.id,
             source=subset.source,
+            treat_as_listed=listed,
         )
 
     def _uncertainty(self, probabilities: list[float], other: float) -> Uncertainty:
@@ -319,9 +341,42 @@ class Triage:
         )
 
 
-def _already_answered(item: Rule | WorkupStep, findings: Mapping[str, Any]) -> bool:
-    """Advice whose every asked-for test has a result in the case would ask for it again."""
-    return bool(item.asks_for) and all(findings.get(key) is not None for key in item.asks_for)
+def _already_answered(item: Rule | WorkupStep, held: frozenset[str]) -> bool:
+    """Advice that asks for a test the case already holds would ask for it again: it has been
+    acted on, and what is still open is chosen by value of information (the next tests)."""
+    return any(key in held for key in item.asks_for)
+
+
+class _Immovable:
+    """Which stains cannot move a near-certain leader: for every answer of every stain, the
+    leader would stay at or above the near-certain probability (presentation.near_certain)."""
+
+    def __init__(self, triage: Triage, evaluation: Evaluation, leader: int) -> None:
+        self.triage = triage
+        self.evaluation = evaluation
+        self.leader = leader
+        self.threshold = triage.kb.vocabulary.presentation.near_certain
+        self.active = evaluation.posterior[leader] >= self.threshold
+        self._memo: dict[str, bool] = {}
+
+    def stains(self, keys: tuple[str, ...]) -> bool:
+        """True when the leader is near-certain and every one of these (stains only) could not
+        bring it below near-certain; False for anything that is not a stain."""
+        vocabulary = self.triage.kb.vocabulary
+        if not self.active or not keys:
+            return False
+        if any(vocabulary.findings[key].section != "markers" for key in keys):
+            return False
+        return not any(self._moves(key) for key in keys)
+
+    def _moves(self, key: str) -> bool:
+        if key not in self._memo:
+            evaluation = self.evaluation
+            outcomes = self.triage.selector.outcomes(evaluation.findings, evaluation.fired, key)
+            self._memo[key] = any(
+                (o.shown or o.posterior)[self.leader] < self.threshold for o in outcomes
+            )
+        return self._memo[key]
 
 
 def _discounted(contribution: Contribution, discount: tuple[float, str] | None) -> Contribution:
