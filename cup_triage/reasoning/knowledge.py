@@ -175,9 +175,9 @@ class Advice(_Model):
     text: str
     chooses_treatment: bool = Field(
         default=False,
-        description="The stains it asks for choose the treatment (ER, PR and HER2 in a breast "
-        "presentation), so they are advised even when they cannot move a near-certain leader; "
-        "stains asked to find the primary are not.",
+        description="The stains or serum tests it asks for choose the treatment (ER, PR and "
+        "HER2 in a breast presentation), so they are advised even when they cannot move a "
+        "near-certain leader; tests asked to find the primary are not.",
     )
 
 

@@ -174,7 +174,7 @@ class Triage:
                 for s in self.selector.suggest(
                     evaluation.findings, evaluation.fired, evaluation.posterior
                 )
-                if s.finding not in held and not immovable.stains((s.finding,))
+                if s.finding not in held and not immovable.tests((s.finding,))
             ]
             if suggest
             else []
@@ -198,7 +198,7 @@ class Triage:
                 for r in rules
                 if r.advice
                 and not _already_answered(r, held)
-                and (r.advice.chooses_treatment or not immovable.stains(r.asks_for))
+                and (r.advice.chooses_treatment or not immovable.tests(r.asks_for))
             ),
             next_questions=tuple(
                 [s for s in suggestions if s.step in self._question_steps][: self._shown]
@@ -348,8 +348,9 @@ def _already_answered(item: Rule | WorkupStep, held: frozenset[str]) -> bool:
 
 
 class _Immovable:
-    """Which stains cannot move a near-certain leader: for every answer of every stain, the
-    leader would stay at or above the near-certain probability (presentation.near_certain)."""
+    """Which stains and serum tests cannot move a near-certain leader: for every answer of
+    every one of them, the leader would stay at or above the near-certain probability
+    (presentation.near_certain), so asking for them cannot change the work-up."""
 
     def __init__(self, triage: Triage, evaluation: Evaluation, leader: int) -> None:
         self.triage = triage
@@ -359,13 +360,13 @@ class _Immovable:
         self.active = evaluation.posterior[leader] >= self.threshold
         self._memo: dict[str, bool] = {}
 
-    def stains(self, keys: tuple[str, ...]) -> bool:
-        """True when the leader is near-certain and every one of these (stains only) could not
-        bring it below near-certain; False for anything that is not a stain."""
+    def tests(self, keys: tuple[str, ...]) -> bool:
+        """True when the leader is near-certain and none of these tests (stains and serum
+        tests only) could bring it below near-certain; False when any is another kind."""
         vocabulary = self.triage.kb.vocabulary
         if not self.active or not keys:
             return False
-        if any(vocabulary.findings[key].section != "markers" for key in keys):
+        if any(vocabulary.findings[key].section not in ("markers", "labs") for key in keys):
             return False
         return not any(self._moves(key) for key in keys)
 

@@ -256,16 +256,13 @@ class Presentation(_Model):
 
     suggestions_shown: int = Field(ge=1)
     near_certain: float = Field(
-        default=0.9,
         gt=0.5,
         lt=1,
         description="A leader at this probability or more is near-certain: a subset treating "
-        "as another primary follows the ranking, and a stain none of whose answers could bring "
-        "the leader below it is not advised (it cannot move the ranking).",
+        "as another primary follows the ranking, and a stain or serum test none of whose answers "
+        "could bring the leader below it is not advised (it cannot move the ranking).",
     )
     near_certain_note: str = Field(
-        default="The ranking names {leader} at {probability}: treat as that primary, not as "
-        "{listed} as this subset usually is.",
         description="Said in a subset's box when a near-certain leader replaces its treat_as.",
     )
     disclaimer: str
