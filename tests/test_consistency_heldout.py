@@ -158,6 +158,8 @@ FLAGGED = [
     ),
     ("synonyms", {"sites": ["hepatic", "osseous"], **SOLITARY}, None),
     ("midline", {"sites": ["mediastinal_nodes", "retroperitoneal_nodes"], **SOLITARY}, None),
+    # A single deposit in a case that lists no site at all.
+    ("no-site-at-all", {"sites": [], **SOLITARY}, "solitary.at_a_site"),
     # Bone lesions without bone metastases: by mapping, by a list without bone.
     (
         "blastic-bone-no",
