@@ -70,3 +70,35 @@ if __name__ == "__main__":  # `uv run python -m tests.test_concept_coverage`: th
     print(f"coverage {share:.1%} of {len(CONCEPTS['concepts'])} concepts")
     print("cannot say:", "; ".join(gaps))
     print("ids not in the vocabulary:", ", ".join(missing) or "none")
+
+
+# The ids added to close the commonest gaps move the ranking the way their sources say.
+BASE = {"sex": "female", "age": 60, "histology": "adenocarcinoma", "sites": ["liver"]}
+GAPS_CLOSED = [
+    ({"markers": {"trps1": "positive"}}, "breast", "up"),
+    ({"markers": {"trps1": "negative"}}, "breast", "down"),
+    ({"markers": {"cdh17": "positive"}}, "colorectal", "up"),
+    ({"markers": {"cdh17": "negative"}}, "colorectal", "down"),
+    ({"markers": {"insm1": "positive"}}, "neuroendocrine", "up"),
+    ({"sex": "male", "markers": {"psap": "positive"}}, "prostate", "up"),
+    ({"sites": ["liver", "hilar_nodes"]}, "lung", "up"),
+    ({"sites": ["liver", "kidney"]}, "lung", "up"),
+    ({"sites": ["liver", "pancreas"]}, "kidney", "up"),
+    ({"workup": {"chest_ct": "negative"}}, "lung", "down"),
+    ({"workup": {"ct_abdomen_pelvis": "negative"}}, "kidney", "down"),
+    ({"workup": {"breast_ultrasound": "negative"}}, "breast", "down"),
+    ({"workup": {"endoscopic_ultrasound": "negative"}}, "pancreas", "down"),
+    ({"workup": {"bronchoscopy": "abnormal"}}, "lung", "up"),
+    ({"history": {"anaemia": "yes"}}, "colorectal", "up"),
+]
+
+
+@pytest.mark.parametrize(("change", "primary", "way"), GAPS_CLOSED)
+def test_a_new_id_moves_the_ranking_as_its_source_says(assess, change, primary, way):
+    def probability(data):
+        result = assess(data, suggest=False)
+        return next(c.probability for c in result.candidates if c.primary == primary)
+
+    patient = {k: v for k, v in change.items() if k == "sex"}  # the same patient before
+    before, after = probability({**BASE, **patient}), probability({**BASE, **change})
+    assert (after > before) if way == "up" else (after < before)
