@@ -357,6 +357,18 @@ NOT_ASKED_AGAIN = [
         ["serum PSA"],
     ),
     (
+        "minimal-work-up-done",
+        {
+            "sex": "male",
+            "age": 60,
+            "sites": ["liver"],
+            "histology": "adenocarcinoma",
+            "labs": {"ldh": 410, "calcium": "2.4 mmol/L", "liver_enzymes": "elevated"},
+            "workup": {"ct_chest_abdomen_pelvis": "negative"},
+        },
+        ["CT of chest, abdomen and pelvis", "LDH", "calcium", "LFTs"],
+    ),
+    (
         "nkx31-given",
         {
             "sex": "male",
