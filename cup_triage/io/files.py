@@ -197,6 +197,55 @@ def atomic_write(path: Path, text: str) -> None:
         handle.write(text)
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Replace `path` atomically with bytes only this user may read or write (a cache): a
+    reader sees the old file or the new one, never part of one. Not synced: a cache lost in
+    a crash is rebuilt, and its reader checks what it reads."""
+    check_target(path)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = _create_exclusive(temporary, 0o600)
+    except OSError as exc:
+        raise output_error(exc, path) from exc
+    try:
+        write_all(fd, data)
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise output_error(exc, path) from exc
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+
+
+def read_private(path: Path) -> bytes | None:
+    """The bytes of a file only this user could have written (a regular file it owns, that
+    neither its group nor others may write), else None; never follows a link."""
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:  # pragma: no cover - not POSIX: ownership cannot be told
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        status = os.fstat(fd)
+        if not (stat.S_ISREG(status.st_mode) and private(status)):
+            return None
+        try:
+            return handle.read()
+        except OSError:
+            return None
+
+
+def private(status: os.stat_result) -> bool:
+    """Whether a file or folder is this user's own and only this user may write it."""
+    getuid = getattr(os, "getuid", None)
+    return getuid is not None and status.st_uid == getuid() and not status.st_mode & 0o022
+
+
 # --- the partial output of a batch ----------------------------------------------------------
 
 

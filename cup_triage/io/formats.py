@@ -368,17 +368,18 @@ def _json_items(
     if not split_list or text[position] != "[":
         value, end = _decoded(decoder, text, position, None)
         _expect_end(text, end)
-        yield _json_record(value, None, text, position, decoder.refused)
+        yield _json_record(value, None, _Lines(text).at(position), decoder.refused)
         return
     position = _SPACE.match(text, position + 1).end()
     if text.startswith("]", position):
         _expect_end(text, position + 1)
         return
     index = 0
+    lines = _Lines(text)
     while True:
         index += 1
         value, end = _decoded(decoder, text, position, index)
-        yield _json_record(value, index, text, position, decoder.refused)
+        yield _json_record(value, index, lines.at(position), decoder.refused)
         position = _SPACE.match(text, end).end()
         if text.startswith(",", position):
             position = _SPACE.match(text, position + 1).end()
@@ -413,10 +414,26 @@ def _expect_end(text: str, position: int) -> None:
         raise _Stop(_json_error("extra data after the value", text, position, None))
 
 
+class _Lines:
+    """The line numbers of positions met in increasing order, each newline counted once:
+    counting from the start for every item of a long list would take quadratic time."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.position = 0
+        self.line = 1
+
+    def at(self, position: int) -> int:
+        if position < self.position:
+            return self.text.count("\n", 0, position) + 1
+        self.line += self.text.count("\n", self.position, position)
+        self.position = position
+        return self.line
+
+
 def _json_record(
-    value: Any, index: int | None, text: str, start: int, refused: list[str]
+    value: Any, index: int | None, line: int, refused: list[str]
 ) -> Record | InputError:
-    line = text.count("\n", 0, start) + 1
     if refused:
         problem = refused.pop()
         refused.clear()

@@ -165,8 +165,19 @@ def _validated(model: type[M], data: Any, file: str) -> M:
 
 
 def load_knowledge_base(rules_dir: Path | None = None) -> KnowledgeBase:
-    """Read and cross-check the vocabulary and every rules file of a folder."""
+    """Read and cross-check the vocabulary and every rules file of a folder (read back from
+    the cache of kb_cache.py when it holds exactly these files)."""
+    from .kb_cache import cached_knowledge_base
+
     folder = rules_dir or bundled_rules_dir()
+    try:
+        files = rules_files(folder)
+    except KnowledgeError:
+        return _load_knowledge_base(folder)  # raises the error that names the folder
+    return cached_knowledge_base(files, lambda: _load_knowledge_base(folder))
+
+
+def _load_knowledge_base(folder: Path) -> KnowledgeBase:
     vocab_path = folder / VOCABULARY_FILE
     implications_path = folder / IMPLICATIONS_FILE
     implications = (

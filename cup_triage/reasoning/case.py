@@ -150,7 +150,7 @@ class Case(BaseModel):
         if value is None:
             return None
         answers = _vocabulary(info).findings["sex"].answers
-        return _check_id(value, list(answers), "sex", "sex")
+        return _check_id(value, answers, "sex", "sex")
 
     @field_validator("histology", mode="before")
     @classmethod
@@ -164,7 +164,7 @@ class Case(BaseModel):
     def _primary(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None:
             return None
-        return _check_id(value, list(_vocabulary(info).primaries), "primary", _field(info))
+        return _check_id(value, _vocabulary(info).primaries, "primary", _field(info))
 
     @field_validator("prior_cancer", mode="before")
     @classmethod
@@ -201,7 +201,7 @@ class Case(BaseModel):
             return None if info.field_name in LIST_SECTIONS else {}
         vocabulary = _vocabulary(info)
         section = _field(info)
-        ids = vocabulary.ids_in(section)
+        ids = vocabulary.id_options(section)
         yes, no = vocabulary.answers_of(section)
         if isinstance(value, list | tuple) and section in LIST_SECTIONS:
             present = {_check_id(item, ids, section, section) for item in value}
@@ -215,6 +215,9 @@ class Case(BaseModel):
         answers: dict[str, str | float] = {}
         spelt: dict[str, Any] = {}
         for key, raw in value.items():
+            if isinstance(raw, str) and raw in (yes, no) and key in ids:
+                answers[key] = raw  # the common case, already in the form the model keeps
+                continue
             finding = _check_id(key, ids, section, f"{section}.{key}")
             if finding in spelt:
                 # Two spellings of one finding (`TTF1` and `ttf1`): which one holds is not ours
@@ -351,9 +354,7 @@ class Case(BaseModel):
 def _sex_specific_answers(case: Case, vocabulary: Vocabulary) -> Iterator[tuple[str, str, str]]:
     """(field, the answer in words, sex) for each answer only one sex can have, in a fixed order
     (vocabulary order) so that the error a case gets never depends on the order of its keys."""
-    for finding in vocabulary.findings.values():
-        if finding.sex is None or finding.section not in SECTIONS:
-            continue
+    for finding in vocabulary.sex_specific:
         answers = getattr(case, finding.section) or {}
         positive = finding.answers[0]
         answer = answers.get(finding.key.partition(".")[2])

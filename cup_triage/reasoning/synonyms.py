@@ -91,9 +91,20 @@ class Synonyms:
         for id_, listed in data.answers.items():
             for word in listed:
                 self._answer_words.setdefault(word_key(word), []).append(id_)
+        self._known: dict[str, frozenset[str]] = {}
         for kind, ids in options.items():
             self._ids[kind] = {word_key(i): i for i in ids}
-            register_suggestions({w: i for w, i in self._words.get(kind, {}).items()}, kind=kind)
+            self._known[kind] = frozenset(ids)
+        self._register()
+
+    def _register(self) -> None:
+        for kind in self._ids:
+            register_suggestions(dict(self._words.get(kind, {})), kind=kind)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Read back from the knowledge-base cache: did-you-mean learns the synonyms again.
+        self.__dict__.update(state)
+        self._register()
 
     def words_for(self, kind: str, id_: str) -> list[str]:
         """The synonyms listed for one id (for `cup-triage vocab`)."""
@@ -103,9 +114,9 @@ class Synonyms:
         """The id a word stands for, or the value unchanged."""
         if not isinstance(value, str):
             return value
-        ids = self._ids.get(kind, {})
-        if value in ids.values():
+        if value in self._known.get(kind, ()):
             return value
+        ids = self._ids.get(kind, {})
         key = word_key(value)
         return ids.get(key) or self._words.get(kind, {}).get(key) or value
 

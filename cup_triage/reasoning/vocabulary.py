@@ -452,6 +452,14 @@ class Vocabulary:
                 )
             )
         self.findings: dict[str, Finding] = {f.key: f for f in findings}
+        # Looked up for every field of every case read: built once.
+        self._ids = {
+            name: dict.fromkeys(e.id for e in s.findings) for name, s in self.sections.items()
+        }
+        self.sex_specific = tuple(
+            f for f in findings if f.sex is not None and f.section in SECTIONS
+        )
+        """The findings only one sex can have, in vocabulary order."""
         unknown_steps = {f.step for f in findings} - set(self.steps)
         if unknown_steps:
             raise KnowledgeError(
@@ -460,7 +468,12 @@ class Vocabulary:
 
     def ids_in(self, section: str) -> list[str]:
         """The finding ids of one section, e.g. all marker ids."""
-        return [entry.id for entry in self.sections[section].findings]
+        return list(self._ids[section])
+
+    def id_options(self, section: str) -> Mapping[str, None]:
+        """The finding ids of one section as a mapping in vocabulary order (for lookups;
+        not to be changed)."""
+        return self._ids[section]
 
     def answers_of(self, section: str) -> tuple[str, str]:
         return self.sections[section].answers
