@@ -23,7 +23,7 @@ import yaml
 
 from cup_triage.io import batch
 from cup_triage.io.capacity import available_cpus
-from cup_triage.io.load import bundled_knowledge_base, iter_cases
+from cup_triage.io.load import bundled_knowledge_base, iter_records
 from cup_triage.reasoning.triage import EVALUATOR, Triage
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -32,7 +32,7 @@ from bench import generated_case  # noqa: E402
 
 def seconds(path: Path, triage: Triage, jobs: int) -> float:
     started = time.perf_counter()
-    loaded = iter_cases([path], triage.kb.vocabulary)
+    loaded = iter_records([path], triage.kb.vocabulary)
     for _ in batch.score_rows(loaded, triage, 3, batch.BatchSummary(), jobs=jobs):
         pass
     return time.perf_counter() - started

@@ -14,7 +14,7 @@ import click
 
 from ..io.batch import STDOUT, score_to_file
 from ..io.capacity import available_cpus, estimated_cases
-from ..io.load import iter_cases
+from ..io.load import iter_records
 from ..io.partial import partial_path
 from ..io.render import to_json
 from ..reasoning.errors import InputError, TryAgainError
@@ -117,7 +117,7 @@ def score(
         )
     # Never read this run's output, or its partial output, as one of its inputs.
     skip = [] if to_stdout else [output, partial_path(output)]
-    loaded = iter_cases(paths, ctx.kb.vocabulary, skip=skip)
+    loaded = iter_records(paths, ctx.kb.vocabulary, skip=skip)
     show_progress = sys.stderr.isatty() and not as_json
     with _sigterm_as_interrupt() as terminated:
         try:

@@ -27,7 +27,7 @@ from ..reasoning.knowledge import KnowledgeBase
 from ..reasoning.triage import Triage
 from ..reasoning.vocabulary import Vocabulary
 from .files import atomic_output
-from .load import LoadedCase
+from .load import LoadedCase, PendingCase
 from .partial import DIGEST, Resumed, resumable_output, row_format
 from .render import error_row, score_row, to_json
 
@@ -98,6 +98,9 @@ class _Task:
     file: str = ""
     resumed: bool = False
     key: str = ""
+    item: PendingCase | LoadedCase | None = None
+    """A case still to check as well as score (in a worker when there are workers); the
+    duplicate-id check then follows in input order, as its row comes back."""
 
 
 ROW_DIGEST_VERSION = "cup-triage row 1"
@@ -138,7 +141,7 @@ def row_digest(row: dict[str, Any], key: str) -> str:
 
 
 def score_rows(
-    loaded: Iterable[LoadedCase],
+    loaded: Iterable[LoadedCase | PendingCase],
     triage: Triage,
     top_k: int,
     summary: BatchSummary,
@@ -153,77 +156,104 @@ def score_rows(
     are the rows this run would write, they are counted but neither scored again nor
     yielded; from the first that is not, `done.reject()` cuts it and the rest from the file
     and every later case is scored. With `strict`, an unexpected exception while scoring
-    propagates (for --debug) instead of becoming an error row. `jobs` > 1 scores in that
-    many worker processes; the rows still come in input order, so the output is the same
-    bytes whatever the number of jobs.
+    propagates (for --debug) instead of becoming an error row. `jobs` > 1 checks and scores
+    the cases (a `PendingCase` is checked there too) in that many worker processes; the rows
+    still come in input order, so the output is the same bytes whatever the number of jobs.
     """
-    tasks = _tasks(loaded, triage, top_k, summary, done)
+    seen = _Seen()
+    tasks = _tasks(loaded, triage, top_k, summary, done, seen)
     # Workers pay off only for a batch long enough that splitting it gains more than starting
     # them and handing them the cases costs: the first cases decide.
     first = list(islice(tasks, WORKERS_WORTH_IT))
     if jobs > 1 and len(first) == WORKERS_WORTH_IT:
         rows = _rows_in_workers(chain(first, tasks), triage, top_k, strict, jobs)
     else:
-        rows = ((task, _row(task, triage, top_k, strict)) for task in chain(first, tasks))
+        rows = (
+            (task, _outcome(_payload(task), triage, top_k, strict)) for task in chain(first, tasks)
+        )
     # Closed here, whatever stops the batch (a full disk, Ctrl-C): a worker pool left to the
     # garbage collector would be shut down from whichever thread collects it.
     with closing(rows):
-        for task, row in rows:
-            if not task.resumed and DIGEST not in row:
-                row = {**row, DIGEST: row_digest(row, task.key)}
+        for task, (case_id, row) in rows:
+            if case_id is not None:  # checked with the case: the duplicate check, in order
+                row = seen.checked(case_id, task, row, triage, top_k)
             summary.count(row)
             if not task.resumed:
                 yield row
 
 
+class _Seen:
+    """The case ids met so far in the batch (as `same_id` compares them) and their files."""
+
+    def __init__(self) -> None:
+        self._first: dict[str, tuple[str, str]] = {}
+
+    def duplicate(self, case_id: str, file: str) -> CaseError | None:
+        """The error of a case whose id an earlier case has; else None, and the id is noted."""
+        same = same_id(case_id)
+        first = self._first.get(same)
+        if first is None:
+            self._first[same] = (case_id, file)
+            return None
+        alike = (
+            ""
+            if first[0] == case_id
+            else f": the same as {one_line(first[0])!r} once width, case and spaces are ignored"
+        )
+        return CaseError(
+            f"duplicate case id{alike} (first in {first[1]})", file=file, case=case_id, field="id"
+        )
+
+    def checked(
+        self, case_id: str, task: _Task, row: dict[str, Any], triage: Triage, top_k: int
+    ) -> dict[str, Any]:
+        """The row of a case scored before its id was checked: an error row if a duplicate."""
+        assert task.item is not None  # only a case checked with its scoring has an id to check
+        file = task.item.file
+        error = self.duplicate(case_id, file)
+        if error is None:
+            return row
+        item = LoadedCase(file=file, error=error)
+        return _error_row(item, error, input_key(None, file, triage, top_k), top_k, triage)
+
+
 def _tasks(
-    loaded: Iterable[LoadedCase],
+    loaded: Iterable[LoadedCase | PendingCase],
     triage: Triage,
     top_k: int,
     summary: BatchSummary,
     done: Resumed | None,
+    seen: _Seen,
 ) -> Iterator[_Task]:
-    """Checks that need the whole stream in order (duplicate ids, resumed rows) stay here, in
-    the main process; only the scoring itself may go to workers."""
-    seen: dict[str, tuple[str, str]] = {}
+    """Checks that need the whole stream in order (duplicate ids, resumed rows) stay in the
+    main process. While rows are read back, each case is checked here; after that, a case is
+    checked where it is scored, and its id when its row comes back (`_Seen.checked`)."""
     previous_rows = iter(done) if done is not None else iter(())
     resuming = done is not None
     for item in loaded:
+        if not resuming:
+            yield _Task(item=item)
+            continue
+        if isinstance(item, PendingCase):
+            item = item.load(triage.kb.vocabulary)
         error = item.error
         if error is None:
-            first = seen.get(same_id(item.case.id))
-            if first is not None:
-                alike = (
-                    ""
-                    if first[0] == item.case.id
-                    else f": the same as {one_line(first[0])!r} once width, case and spaces "
-                    "are ignored"
-                )
-                error = CaseError(
-                    f"duplicate case id{alike} (first in {first[1]})",
-                    file=item.file,
-                    case=item.case.id,
-                    field="id",
-                )
+            error = seen.duplicate(item.case.id, item.file)
         key = input_key(item.case if error is None else None, item.file, triage, top_k)
         fresh = None if error is None else _error_row(item, error, key, top_k, triage)
-        if resuming:
-            previous = next(previous_rows, None)
-            if previous is not None and _still_holds(previous, fresh, key):
-                summary.resumed += 1
-                yield _Task(row=previous, resumed=True)
-            else:
-                resuming = False
-                if previous is not None:
-                    done.reject(f"{_named(item)} changed since the interrupted run")
-        if not resuming or previous is None:
-            yield (
-                _Task(row=fresh)
-                if fresh is not None
-                else _Task(case=item.case, file=item.file, key=key)
-            )
-        if error is None:
-            seen[same_id(item.case.id)] = (item.case.id, item.file)
+        previous = next(previous_rows, None)
+        if previous is not None and _still_holds(previous, fresh, key):
+            summary.resumed += 1
+            yield _Task(row=previous, resumed=True)
+            continue
+        resuming = False
+        if previous is not None:
+            done.reject(f"{_named(item)} changed since the interrupted run")
+        yield (
+            _Task(row=fresh)
+            if fresh is not None
+            else _Task(case=item.case, file=item.file, key=key)
+        )
     if resuming and next(previous_rows, None) is not None:
         done.reject("the interrupted run has more rows than the input has cases")
 
@@ -244,10 +274,34 @@ def _still_holds(previous: dict[str, Any], fresh: dict[str, Any] | None, key: st
     )
 
 
-def _row(task: _Task, triage: Triage, top_k: int, strict: bool) -> dict[str, Any]:
-    if task.row is not None:
-        return task.row
-    return _scored(task.case, task.file, triage, top_k, strict)
+_Payload = tuple[Any, ...]
+"""What scoring one task needs, as sent to a worker: (known row, case, file, key, item)."""
+
+
+def _payload(task: _Task) -> _Payload:
+    return (task.row, task.case, task.file, task.key, task.item)
+
+
+def _outcome(
+    payload: _Payload, triage: Triage, top_k: int, strict: bool
+) -> tuple[str | None, dict[str, Any]]:
+    """The row of one task with its digest, and the id still to check for duplicates (None
+    if there is none to check: the row is known, or the case was checked already)."""
+    row, case, file, key, item = payload
+    if row is not None:
+        return None, row
+    case_id = None
+    if item is not None:
+        loaded = item.load(triage.kb.vocabulary) if isinstance(item, PendingCase) else item
+        file = loaded.file
+        if loaded.error is not None:
+            key = input_key(None, file, triage, top_k)
+            return None, _error_row(loaded, loaded.error, key, top_k, triage)
+        case = loaded.case
+        case_id = case.id
+        key = input_key(case, file, triage, top_k)
+    row = _scored(case, file, triage, top_k, strict)
+    return case_id, {**row, DIGEST: row_digest(row, key)}
 
 
 CHUNK = 64
@@ -339,21 +393,24 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _score_chunk(cases: list[tuple[Case, str]], top_k: int, strict: bool) -> list[dict[str, Any]]:
-    return [_scored(case, file, _worker_triage, top_k, strict) for case, file in cases]
+def _score_chunk(
+    payloads: list[_Payload], top_k: int, strict: bool
+) -> list[tuple[str | None, dict[str, Any]]]:
+    assert _worker_triage is not None  # set when the worker started
+    return [_outcome(payload, _worker_triage, top_k, strict) for payload in payloads]
 
 
 def _rows_in_workers(
     tasks: Iterator[_Task], triage: Triage, top_k: int, strict: bool, jobs: int
-) -> Iterator[tuple[_Task, dict[str, Any]]]:
+) -> Iterator[tuple[_Task, tuple[str | None, dict[str, Any]]]]:
     """Score chunks of cases in worker processes, a bounded number ahead, in input order."""
     with _pool(triage, jobs) as pool:
         pending: deque = deque()
         try:
             for chunk in _chunks(tasks, CHUNK):
-                cases = [(t.case, t.file) for t in chunk if t.case is not None]
+                payloads = [_payload(t) for t in chunk if t.row is None]
                 with _stops_held():
-                    future = pool.submit(_score_chunk, cases, top_k, strict)
+                    future = pool.submit(_score_chunk, payloads, top_k, strict)
                 pending.append((chunk, future))
                 if len(pending) > 2 * jobs:
                     yield from _merged(*pending.popleft())
@@ -370,10 +427,12 @@ def _rows_in_workers(
             pool.shutdown(cancel_futures=True)
 
 
-def _merged(chunk: list[_Task], future: Any) -> Iterator[tuple[_Task, dict[str, Any]]]:
+def _merged(
+    chunk: list[_Task], future: Any
+) -> Iterator[tuple[_Task, tuple[str | None, dict[str, Any]]]]:
     scored = iter(future.result())
     for task in chunk:
-        yield task, task.row if task.case is None else next(scored)
+        yield task, (None, task.row) if task.row is not None else next(scored)
 
 
 def _chunks(tasks: Iterator[_Task], size: int) -> Iterator[list[_Task]]:

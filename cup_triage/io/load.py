@@ -335,25 +335,50 @@ def iter_cases(
     """Every case under the given paths, in a stable order, one at a time; a bad file or a
     bad case is an error item and never hides the cases around it. Files in `skip` (a
     batch's own output) are never read."""
+    for item in iter_records(paths, vocabulary, skip=skip):
+        yield item.load(vocabulary) if isinstance(item, PendingCase) else item
+
+
+@dataclass(frozen=True)
+class PendingCase:
+    """One case as read from a file, not yet checked against the vocabulary: a batch hands
+    these to its worker processes, which check them (`load`) as they score them."""
+
+    file: str
+    record: Record
+    csv: bool = False
+    """A row of a CSV export: its cells are made fields first."""
+
+    def load(self, vocabulary: Vocabulary) -> LoadedCase:
+        """The case checked, or every problem it has as one error."""
+        record, file = self.record, self.file
+        data = _csv_case(record.data, vocabulary) if self.csv else record.data
+        try:
+            case = parse_case(data, vocabulary, file=file)
+        except CaseError as error:
+            if record.index is not None:
+                error.located(case=record.name, line=record.line)
+            # Every problem of the case at once, so that one round of fixes is enough.
+            return LoadedCase(file=file, error=case_problems(data, vocabulary, error, file=file))
+        return LoadedCase(file=file, case=case)
+
+
+def iter_records(
+    paths: Iterable[Path], vocabulary: Vocabulary, *, skip: Iterable[Path] = ()
+) -> Iterator[LoadedCase | PendingCase]:
+    """As `iter_cases`, but each case that could be read comes as a `PendingCase`, checked
+    only when its `load` is called (an error reading a file or a record is a LoadedCase)."""
     for item in case_files(paths, skip):
         if isinstance(item, InputError):
             yield LoadedCase(file=item.file or "", error=item)
             continue
         file = STDIN_NAME if item == STDIN else str(item)
+        csv = item.suffix.lower() == ".csv"
         for record in _case_records(item, vocabulary):
             if isinstance(record, InputError):
                 yield LoadedCase(file=file, error=record.located(file=file))
-                continue
-            try:
-                case = parse_case(record.data, vocabulary, file=file)
-            except CaseError as error:
-                if record.index is not None:
-                    error.located(case=record.name, line=record.line)
-                # Every problem of the case at once, so that one round of fixes is enough.
-                error = case_problems(record.data, vocabulary, error, file=file)
-                yield LoadedCase(file=file, error=error)
-                continue
-            yield LoadedCase(file=file, case=case)
+            else:
+                yield PendingCase(file, record, csv and record.row)
 
 
 def load_case(path: Path, vocabulary: Vocabulary) -> list[Case]:
@@ -418,7 +443,7 @@ def _csv_cases(path: Path, vocabulary: Vocabulary) -> Iterator[Record | InputErr
                 elif isinstance(item, Record) and item.data is None:
                     yield InputError("empty file: expected a header row and one row per case")
                 elif isinstance(item, Record):
-                    yield Record(_csv_case(item.data, vocabulary), item.index, item.line, row=True)
+                    yield Record(item.data, item.index, item.line, row=True)  # cells: see _csv_case
                 else:
                     yield item
     except InputError as error:
@@ -492,13 +517,19 @@ def _check_columns(columns: list[str], vocabulary: Vocabulary) -> None:
         )
 
 
+@lru_cache(maxsize=4096)
+def _column_parts(raw: str, vocabulary: Vocabulary) -> tuple[str, str, str]:
+    # The columns of an export are the same for every row: each is read once.
+    return csv_column(raw, vocabulary).partition(".")
+
+
 def _csv_case(row: Mapping[str, str], vocabulary: Vocabulary) -> dict[str, Any]:
     case: dict[str, Any] = {}
     for column, cell in row.items():
         value = cell.strip()
         if not value:
             continue  # an empty cell is unknown
-        section, dot, finding = csv_column(column, vocabulary).partition(".")
+        section, dot, finding = _column_parts(column, vocabulary)
         if dot:
             case.setdefault(section, {})[finding] = value
         elif section in LIST_FIELDS:
