@@ -4,7 +4,12 @@ import os
 
 import pytest
 
-from cup_triage.io.capacity import available_cpus, cgroup_cpu_quota, estimated_cases
+from cup_triage.io.capacity import (
+    available_cpus,
+    cgroup_cpu_quota,
+    default_jobs,
+    estimated_cases,
+)
 
 
 def _cgroup(tmp_path, limits):
@@ -53,3 +58,11 @@ def test_the_input_size_is_estimated_for_the_progress_bar(tmp_path):
     assert estimated_cases([tmp_path / "list.yaml"]) == 2
     assert estimated_cases([tmp_path]) == 3 + 2 + 2
     assert estimated_cases([tmp_path / "missing.yaml"]) is None
+
+
+@pytest.mark.parametrize(
+    "cpus, load, expected",
+    [(2, 0.1, 2), (2, 0.9, 2), (2, 1.2, 1), (2, 6.0, 1), (1, 0.0, 1), (8, 2.5, 6), (8, 0.0, 8)],
+)
+def test_the_default_jobs_leave_out_the_cpus_other_work_keeps_busy(cpus, load, expected):
+    assert default_jobs(cpus, load) == expected

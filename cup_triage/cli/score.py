@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from ..io.batch import STDOUT, score_to_file
-from ..io.capacity import available_cpus, estimated_cases
+from ..io.capacity import default_jobs, estimated_cases
 from ..io.load import iter_records
 from ..io.partial import partial_path
 from ..io.render import to_json
@@ -75,8 +75,8 @@ def _sigterm_as_interrupt() -> Iterator[list[bool]]:
     "-j",
     "--jobs",
     type=click.IntRange(1, 256),
-    default=available_cpus(),
-    show_default="the CPUs this process may use",
+    default=None,
+    show_default="the CPUs this process may use, less those other work keeps busy",
     help="Worker processes that score cases (a short batch is scored in this process).",
 )
 @click.option(
@@ -95,7 +95,7 @@ def score(
     output: Path,
     top_k: int,
     resume: bool,
-    jobs: int,
+    jobs: int | None,
     engine: str,
     as_json: bool,
 ) -> None:
@@ -107,6 +107,7 @@ def score(
     if any case failed. Cases with `confirmed_primary` give top-1 and top-3 accuracy.
     """
     to_stdout = output == STDOUT
+    jobs = jobs or default_jobs()
     if to_stdout and resume:
         raise click.BadParameter("--resume needs an output file, not -", param_hint="--resume")
     inputs = [] if to_stdout else _input_files(paths, output)

@@ -27,6 +27,23 @@ def available_cpus() -> int:
     return max(1, cpus)
 
 
+def default_jobs(cpus: int | None = None, load: float | None = None) -> int:
+    """Worker processes for a batch when --jobs is not given: the CPUs this process may use,
+    less those the machine's other work keeps busy (the 1-minute load average). Workers gain
+    only from a CPU with nothing else to do: where other work filled both CPUs of the
+    project's machine (load average 4-5), two workers and the process feeding them scored
+    3,000 cases later than one process, every time (9.9-11.8 s against 5.5-10.1 s): they
+    shared the CPU time one process had, and added the hand-over to it."""
+    cpus = available_cpus() if cpus is None else cpus
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # not POSIX: no load average to go by
+            load = 0.0
+    spare = cpus - load
+    return max(1, min(cpus, 1 + int(spare)))
+
+
 def cgroup_cpu_quota(root: Path = CGROUP_ROOT, membership: Path | None = None) -> float | None:
     """The tightest cgroup v2 CPU quota over this process's cgroup and its parents, in CPUs;
     None without a quota (or without cgroup v2)."""
