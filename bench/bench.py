@@ -1,13 +1,16 @@
 """Benchmark: what a user of `cup-triage` waits for, measured whole-process where it matters.
 
-Run: uv run python bench/bench.py [--quick] [--repeat 3] [--seed 7]
+Run: uv run python bench/bench.py [--quick] [--repeat 3] [--seed 7] [--forms csv yaml]
 
 Prints, for the knowledge base as it is:
   - the floor: the same rules evaluated in plain Python (reasoning/evaluator.py) against
     experta (the engine of record) on the same generated cases, and the engine/floor ratio;
-  - whole-process `cup-triage score` throughput for 3,000 and 20,000 cases at --jobs 1 and at
-    the default --jobs, with the peak memory of the whole process tree (workers included);
-  - start-up: `cup-triage --version` and `rank` of one case;
+  - whole-process `cup-triage score` throughput for 3,000 and 20,000 cases (a CSV export and a
+    YAML list) at --jobs 1, at --jobs N (the CPUs available) and with no --jobs (the default,
+    which leaves out the CPUs other work keeps busy: the jobs it chose are printed), with the
+    peak memory of the whole process tree (workers included);
+  - start-up: `cup-triage --version` and `rank` of one case, with the knowledge-base cache
+    (as every run after the first) and without it (CUP_TRIAGE_CACHE=off);
   - next-question latency (p50 / p95) through the interview's public API.
 Every timed run is repeated (--repeat) and the median reported, and each is paired with a
 fixed reference workload timed just before it: on a shared machine, the reference's time
@@ -17,8 +20,10 @@ says how loaded the machine was while the figure was taken. Nothing here is asse
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -85,23 +90,61 @@ def reference_seconds() -> float:
     return time.perf_counter() - started
 
 
-def run_process(args: list[str], env: dict | None = None) -> tuple[float, float, float]:
+def run_process(args: list[str], env: dict | None = None) -> tuple[float, float, float, str]:
     """Run a command; wall seconds, CPU seconds (children included), peak memory (MiB) of
-    the whole process tree: the largest sum over the tree of proportional set sizes (PSS:
-    a page shared by a parent and its forked workers counts once, split between them)."""
+    the whole process tree (the largest sum over the tree of proportional set sizes, PSS:
+    a page shared by a parent and its forked workers counts once, split between them), and
+    what it printed (`score` prints the jobs it used)."""
     started = time.perf_counter()
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    peak = 0
-    while True:
-        # wait4 gives the CPU time of the process and of the workers it waited for.
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        peak = max(peak, _tree_pss_kib(process.pid))
-        time.sleep(0.05)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return seconds, usage.ru_utime + usage.ru_stime, peak / 1024
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(args, stdout=errors, stderr=subprocess.STDOUT, env=env)
+        peak = 0
+        while True:
+            # wait4 gives the CPU time of the process and of the workers it waited for.
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, _tree_pss_kib(process.pid))
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        printed = errors.read().decode("utf-8", "replace")
+    return seconds, usage.ru_utime + usage.ru_stime, peak / 1024, printed
+
+
+def write_cases(path: Path, raw: list[dict], vocabulary: Vocabulary) -> None:
+    """The generated cases as a YAML list or as a CSV export (a column per finding given)."""
+    if path.suffix == ".yaml":
+        with path.open("w", encoding="utf-8") as handle:
+            yaml.dump(raw, handle, Dumper=yaml.CSafeDumper, sort_keys=False)
+        return
+    sections = [s for s in vocabulary.sections if s not in ("sites", "features")]
+    columns = [f"{s}.{f}" for s in sections for f in vocabulary.ids_in(s)]
+    used = [
+        c
+        for c in columns
+        if any(c.partition(".")[2] in case.get(c.partition(".")[0], ()) for case in raw)
+    ]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "sex", "age", "sites", "histology", "prior_cancer", *used])
+        for case in raw:
+            prior = case.get("prior_cancer", "")
+            writer.writerow(
+                [
+                    case["id"],
+                    case["sex"],
+                    case["age"],
+                    ";".join(case["sites"]),
+                    case["histology"],
+                    ";".join(prior) if isinstance(prior, list) else prior,
+                    *(case.get(c.partition(".")[0], {}).get(c.partition(".")[2], "") for c in used),
+                ]
+            )
+
+
+_JOBS = re.compile(r"cases/s, (\d+) job")
 
 
 def _tree_pss_kib(pid: int) -> int:
@@ -146,6 +189,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--sizes", type=int, nargs="*", default=[3000, 20000])
+    parser.add_argument("--forms", nargs="*", default=["csv", "yaml"], choices=["csv", "yaml"])
     parser.add_argument("--quick", action="store_true", help="1 repeat, 3,000 cases only")
     args = parser.parse_args()
     if args.quick:
@@ -198,23 +242,28 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        print("whole-process `cup-triage score FILE.yaml -o OUT.jsonl` (median wall time):")
-        print("   cases   jobs   cases/s   wall s   CPU s   peak memory (tree, PSS)   reference s")
-        for size in args.sizes:
-            batch = folder / f"cases-{size}.yaml"
-            with batch.open("w", encoding="utf-8") as handle:
-                yaml.dump(raw[:size], handle, Dumper=yaml.CSafeDumper, sort_keys=False)
-            for jobs in sorted({1, available_cpus()}):
-                command = [*CLI, "score", str(batch), "-o", str(folder / "out.jsonl")]
-                command += ["--jobs", str(jobs)]
-                results, reference = median_of(args.repeat, lambda c=command: run_process(c))
-                wall = statistics.median(r[0] for r in results)
-                cpu = statistics.median(r[1] for r in results)
-                memory = max(r[2] for r in results)
-                print(
-                    f"  {size:>6}  {jobs:>5}  {size / wall:>8.0f}  {wall:>7.2f}  {cpu:>6.2f}  "
-                    f"{memory:>14.0f} MiB          {reference:.2f}"
-                )
+        print("whole-process `cup-triage score FILE -o OUT.jsonl [--jobs N]` (median wall time):")
+        print(
+            "  form    cases   --jobs     cases/s   wall s   CPU s   peak memory (tree, PSS)"
+            "   reference s"
+        )
+        for form in args.forms:
+            for size in args.sizes:
+                batch = folder / f"cases-{size}.{form}"
+                write_cases(batch, raw[:size], vocabulary)
+                for jobs in [*sorted({1, available_cpus()}), None]:
+                    command = [*CLI, "score", str(batch), "-o", str(folder / "out.jsonl")]
+                    command += ["--jobs", str(jobs)] if jobs else []
+                    results, reference = median_of(args.repeat, lambda c=command: run_process(c))
+                    wall = statistics.median(r[0] for r in results)
+                    cpu = statistics.median(r[1] for r in results)
+                    memory = max(r[2] for r in results)
+                    chosen = sorted({m[1] for r in results for m in [_JOBS.search(r[3])] if m})
+                    label = str(jobs) if jobs else f"default ({'/'.join(chosen) or '?'})"
+                    print(
+                        f"  {form:<5} {size:>7}   {label:<11} {size / wall:>6.0f}  {wall:>7.2f}  "
+                        f"{cpu:>6.2f}  {memory:>14.0f} MiB          {reference:.2f}"
+                    )
         print()
 
         example = bundled_cases_dir() / "example.yaml"
@@ -224,13 +273,17 @@ def main() -> None:
         cached = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         cached["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
         uncached = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-        run_process([*CLI, "rank", str(example)], cached)  # writes the bytecode
+        no_kb_cache = {**cached, "CUP_TRIAGE_CACHE": "off"}
+        run_process([*CLI, "rank", str(example)], cached)  # writes the bytecode and the cache
         print("start-up (median wall / CPU seconds):")
         for label, command in (
             ("cup-triage --version", [*CLI, "--version"]),
             ("cup-triage rank example.yaml", [*CLI, "rank", str(example)]),
         ):
-            for how, env in (("bytecode cached", cached), ("no bytecode", uncached)):
+            ways = [("bytecode cached", cached), ("no bytecode", uncached)]
+            if "rank" in command:
+                ways.append(("no kb cache", no_kb_cache))
+            for how, env in ways:
                 results, reference = median_of(
                     max(args.repeat, 5), lambda c=command, e=env: run_process(c, e)
                 )

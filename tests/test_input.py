@@ -125,3 +125,56 @@ def test_csv_headers_are_read_without_case_and_every_unknown_column_is_named(tmp
     path.write_text("id,colour,flavour\nr1,red,sweet\n")
     result = run("score", path, "-o", "-")
     assert "unknown columns 'colour', 'flavour'" in result.output
+
+
+def _records(records):
+    return [
+        (type(r).__name__, str(r), getattr(r, "line", None), getattr(r, "case", None))
+        if isinstance(r, Exception)
+        else r
+        for r in records
+    ]
+
+
+TRICKY_YAML = [
+    "- id: a\n  age: 61\n- id: b\n  markers: {ck7: positive}\n",
+    "- id: a\n  age: 010\n- id: b\n- id: c\n  age: 1_000\n- id: d\n",  # refused numbers, read on
+    "- id: a\n- id: a2\n  sex: female\n  sex: male\n- id: b\n",  # a duplicate key in item 2
+    "- &x {id: a}\n- *x\n- id: c\n",  # anchors and aliases
+    "- id: a\n  <<: {sex: male}\n- id: b\n",  # a merge key
+    "- id: !!str 12\n- id: b\n  age: !!int '5'\n",  # explicit tags
+    "- id: 2024-01-31\n- id: yes\n- id: ~\n- id: 1.5e3\n- id: '7'\n",  # what YAML 1.1 reads
+    "- id: a\n  notes: [1, [2, [3, {x: null}]]]\n- [not, a, mapping]\n- 5\n",
+    "- id: a\n- id: b\n  sites: [liver\n",  # a syntax error after a good item
+    "id: one\nsex: male\n",  # one document
+    "id: one\n---\nid: two\n",  # two documents
+    "- {? [complex]: key}\n- id: b\n",  # a key that is not text
+    "- id: a\n  x: =\n",  # the YAML 'value' tag
+    "[" * 40 + "]" * 40,  # nested too deep
+    "",
+    "# only a comment\n",
+    "- id: a\n  age: 12345678901234567890123456789\n",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY_YAML)
+def test_plain_yaml_records_read_quickly_are_the_records_the_careful_way_reads(text):
+    from cup_triage.io import formats
+
+    careful = formats._yaml_records(text, True, formats.MAX_NODES, fast=False)
+    assert _records(formats.yaml_records(text)) == _records(careful)
+
+
+def test_every_bundled_yaml_file_reads_the_same_quickly_and_carefully():
+    from cup_triage.io import formats
+    from cup_triage.io.load import bundled_cases_dir, bundled_rules_dir
+
+    files = [*bundled_cases_dir().rglob("*.yaml"), *bundled_rules_dir().glob("*.yaml")]
+    assert len(files) > 20
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        for split in (True, False):
+            limit = formats.MAX_NODES if split else 2_000_000
+            careful = formats._yaml_records(text, split, limit, fast=False)
+            quick = formats.yaml_records(text, split_list=split, limit=limit)
+            assert _records(quick) == _records(careful), path

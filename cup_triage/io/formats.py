@@ -136,6 +136,53 @@ class _BoundedLoader(_EventParser, SafeConstructor, Resolver):
         node.end_mark = self.get_event().end_mark
         return node
 
+    def quick_record(self, limit: int, index: int | None) -> Record:
+        """One record built straight from the events; raises _Unusual at anything but plain
+        mappings, lists and scalars that construct without a problem."""
+        line = self.peek_event().start_mark.line + 1
+        self.size = 0
+        self.limit = limit
+        return Record(self._quick(1), index, line)
+
+    def _quick(self, depth: int) -> Any:
+        event = self.get_event()
+        self.size += 1
+        kind = type(event)
+        if (
+            depth > MAX_DEPTH
+            or self.size > self.limit
+            or kind is yaml.AliasEvent
+            or event.anchor is not None
+            or event.tag not in (None, "!")
+        ):
+            raise _Unusual()
+        if kind is yaml.ScalarEvent:
+            tag = self.resolve(ScalarNode, event.value, event.implicit)
+            if tag == _STR:
+                return event.value
+            construct = _QUICK_SCALARS.get(tag)
+            if construct is None:
+                raise _Unusual()  # a merge key, "=": the careful way says what they are
+            node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+            try:
+                return construct(self, node)
+            except (yaml.YAMLError, ValueError, OverflowError) as exc:
+                raise _Unusual() from exc
+        if kind is yaml.SequenceStartEvent:
+            items = []
+            while not self.check_event(yaml.SequenceEndEvent):
+                items.append(self._quick(depth + 1))
+            self.get_event()
+            return items
+        mapping: dict[str, Any] = {}
+        while not self.check_event(yaml.MappingEndEvent):
+            key = self._quick(depth + 1)
+            if not isinstance(key, str) or key in mapping:
+                raise _Unusual()
+            mapping[key] = self._quick(depth + 1)
+        self.get_event()
+        return mapping
+
     def _grow(self, size: int, event: yaml.Event) -> None:
         self.size += size
         if self.size > self.limit:
@@ -203,6 +250,19 @@ _BoundedLoader.add_constructor("tag:yaml.org,2002:float", _BoundedLoader.constru
 
 _PLAIN_INT = re.compile(r"0|-?[1-9][0-9]*")
 
+_STR = "tag:yaml.org,2002:str"
+_QUICK_SCALARS = {
+    tag: _BoundedLoader.yaml_constructors[tag]
+    for tag in (
+        "tag:yaml.org,2002:null",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:timestamp",
+    )
+}
+"""The scalars a plain record may hold besides text, each built as the careful way builds it."""
+
 
 def _int_form(text: str) -> str:
     if ":" in text:
@@ -231,7 +291,31 @@ def yaml_records(
 ) -> Iterator[Record | InputError]:
     """The records of a YAML text: each item of a top-level list as soon as it is read (with
     `split_list`), or the one document. A syntax error ends the text; a bad item is an error
-    and the next item is still read. `limit` bounds the values of one record."""
+    and the next item is still read. `limit` bounds the values of one record.
+
+    Plain records (no anchor, alias, tag or merge key, nothing refused) are built straight
+    from the parser's events, without nodes; at the first record that is not, the text is
+    read again the careful way from that record on, so every record and every error is the
+    one the careful way gives (tests/test_input.py compares both).
+    """
+    done = 0
+    try:
+        for record in _yaml_records(text, split_list, limit, fast=True):
+            yield record
+            done += 1
+        return
+    except _Unusual:
+        pass
+    yield from _yaml_records(text, split_list, limit, fast=False, skip=done)
+
+
+class _Unusual(Exception):
+    """Raised by the quick way at what only the careful way reads (not a YAMLError)."""
+
+
+def _yaml_records(
+    text: str, split_list: bool, limit: int, *, fast: bool, skip: int = 0
+) -> Iterator[Record | InputError]:
     index: int | None = None
     loader = None
     try:
@@ -250,12 +334,19 @@ def yaml_records(
             index = 0
             while not loader.check_event(yaml.SequenceEndEvent):
                 index += 1
+                if fast:
+                    yield loader.quick_record(limit, index)
+                    continue
                 node = loader.record_node(limit)
-                yield _constructed(loader, node, index)
+                if index > skip:  # the records before were given by the quick way
+                    yield _constructed(loader, node, index)
             loader.get_event()
+        elif fast:
+            yield loader.quick_record(limit, None)
         else:
             node = loader.record_node(limit)
-            yield _constructed(loader, node, None)
+            if not skip:
+                yield _constructed(loader, node, None)
         loader.get_event()  # document end
         if not loader.check_event(yaml.StreamEndEvent):
             raise yaml.composer.ComposerError(
@@ -265,6 +356,8 @@ def yaml_records(
                 loader.peek_event().start_mark,
             )
     except yaml.YAMLError as exc:
+        if fast:
+            raise _Unusual() from exc
         yield _yaml_error(exc, index)
     finally:
         if loader is not None:
