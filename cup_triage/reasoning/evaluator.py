@@ -243,6 +243,12 @@ class Evaluator:
                         next_fact += 1
         return fired
 
+    def could_fire(self, findings: Mapping[str, Any]) -> frozenset[str]:
+        """The rules whose finding conditions hold for these findings, whatever the facts:
+        no other rule can fire for them, here or in the engine."""
+        answers = _answers(findings)
+        return frozenset(rule.id for rule in self._by_id.values() if rule.matches(answers))
+
     def refire(
         self, findings: Mapping[str, Any], fired: Iterable[str], changed: Iterable[str]
     ) -> frozenset[str]:
