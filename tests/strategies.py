@@ -1,5 +1,7 @@
 """Hypothesis strategies that generate valid cases from the bundled vocabulary."""
 
+import os
+
 from hypothesis import strategies as st
 
 from cup_triage.io.load import bundled_knowledge_base
@@ -89,3 +91,11 @@ def case_data(draw):
         if draw(st.booleans()):
             data[key] = draw(strategy)
     return data
+
+
+def examples(in_ci: int) -> int:
+    """Examples for a property test: all of them under CI=true, a third in the default run
+    (which a developer runs often; the examples are derandomised, so CI checks a superset)."""
+    if os.environ.get("CI", "").lower() == "true":
+        return in_ci
+    return max(10, in_ci // 3)

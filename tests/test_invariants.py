@@ -10,9 +10,11 @@ from cup_triage.io.render import assessment_dict, to_json
 from cup_triage.reasoning.case import parse_case
 from cup_triage.reasoning.errors import CaseError
 
-from .strategies import VOCABULARY, case_data
+from .strategies import VOCABULARY, case_data, examples
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def _reordered(data, seed):

@@ -312,7 +312,8 @@ WORKERS_WORTH_IT = 8 * CHUNK
 """Below this many cases a batch is scored in this process. Measured with bench/workers.py on
 two cores shared with other work (load average 9-10): forked workers broke even at about 500
 cases and were faster from 2,000 on; a quieter machine gains earlier. Below, their start and
-the hand-over of cases cost more than the split gains."""
+the hand-over of cases cost more than the split gains. (Whether the machine has CPUs to spare
+at all is for the default --jobs to judge: io/capacity.py.)"""
 
 _worker_triage: Triage | None = None
 

@@ -1,0 +1,88 @@
+"""Before and after: the same whole-process commands timed alternately for two checkouts.
+
+Run: uv run python bench/paired.py --before DIR [--after DIR] [--repeat 3] [--cases 3000]
+
+DIR is a checkout of the package (for an earlier commit: `git archive COMMIT | tar -x -C DIR`).
+Each command (`--version`, `rank` of one case, `score` of a CSV export and of a YAML list at
+--jobs 1 and 2) runs for one checkout, then for the other, --repeat times, each run paired
+with the fixed reference workload of bench.py: alternating lets a change in the machine's
+load hit both alike. Both checkouts use this environment's Python and packages and read the
+same generated cases; the medians of wall and CPU time (workers included) are printed.
+Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench import generated_case, reference_seconds, run_process, write_cases  # noqa: E402
+from cup_triage.io.load import bundled_knowledge_base  # noqa: E402
+
+HERE = Path(__file__).resolve().parents[1]
+
+
+def cli(root: Path) -> list[str]:
+    code = f"import sys; sys.path.insert(0, {str(root)!r}); from cup_triage.cli import main; main()"
+    return [sys.executable, "-c", code]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", type=Path, required=True)
+    parser.add_argument("--after", type=Path, default=HERE)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cases", type=int, default=3000)
+    args = parser.parse_args()
+    vocabulary = bundled_knowledge_base().vocabulary
+    rng = random.Random(7)
+    raw = [generated_case(rng, vocabulary, n) for n in range(args.cases)]
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        commands: list[tuple[str, list[str]]] = [
+            ("--version", ["--version"]),
+            ("rank example.yaml", ["rank", str(HERE / "cases" / "example.yaml")]),
+        ]
+        for form in ("csv", "yaml"):
+            batch = folder / f"cases.{form}"
+            write_cases(batch, raw, vocabulary)
+            for jobs in ("1", "2"):
+                out = str(folder / "out.jsonl")
+                commands.append(
+                    (
+                        f"score {args.cases} {form} --jobs {jobs}",
+                        ["score", str(batch), "-o", out, "-j", jobs],
+                    )
+                )
+        sides = {"before": args.before.resolve(), "after": args.after.resolve()}
+        for root in sides.values():  # bytecode and the knowledge-base cache written
+            run_process([*cli(root), "rank", str(HERE / "cases" / "example.yaml")])
+        print(f"before: {sides['before']}\nafter:  {sides['after']}")
+        print(f"load average at the start {os.getloadavg()[0]:.1f}\n")
+        print("command                          before wall / CPU s   after wall / CPU s   ref s")
+        for label, command in commands:
+            results: dict[str, list] = {side: [] for side in sides}
+            references = []
+            for _ in range(args.repeat):
+                for side, root in sides.items():
+                    references.append(reference_seconds())
+                    results[side].append(run_process([*cli(root), *command])[:2])
+            cells = [
+                f"{statistics.median(wall for wall, _ in v):8.2f} / "
+                f"{statistics.median(cpu for _, cpu in v):5.2f}"
+                for v in results.values()
+            ]
+            print(
+                f"{label:<32} {cells[0]:>18}   {cells[1]:>18}   {statistics.median(references):.2f}"
+            )
+        print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
