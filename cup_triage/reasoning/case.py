@@ -74,7 +74,9 @@ def _vocabulary(info: ValidationInfo) -> Vocabulary:
     return context["vocabulary"]
 
 
-def _check_id(value: Any, options: Mapping[str, Any] | list[str], what: str, field: str) -> str:
+def _check_id(
+    value: Any, options: Mapping[str, Any] | list[str] | tuple[str, ...], what: str, field: str
+) -> str:
     value = normalise_answer(value)
     if not isinstance(value, str) or value not in options:
         valid = list(options)
@@ -360,7 +362,9 @@ def _sex_specific_answers(case: Case, vocabulary: Vocabulary) -> Iterator[tuple[
         answer = answers.get(finding.key.partition(".")[2])
         if isinstance(answer, float):
             answer = finding.reading(answer)
-        if answer == positive or (finding.sex_any_answer and answer is not None):
+        if finding.sex is not None and (
+            answer == positive or (finding.sex_any_answer and answer is not None)
+        ):
             yield finding.key, _in_words(finding.section, finding.label, answer), finding.sex
     prior = case.prior_cancer
     for field, ids in (
