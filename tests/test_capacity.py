@@ -6,6 +6,7 @@ import pytest
 
 from cup_triage.io.capacity import (
     available_cpus,
+    busy_cpus,
     cgroup_cpu_quota,
     default_jobs,
     estimated_cases,
@@ -61,8 +62,12 @@ def test_the_input_size_is_estimated_for_the_progress_bar(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "cpus, load, expected",
-    [(2, 0.1, 2), (2, 0.9, 2), (2, 1.2, 1), (2, 6.0, 1), (1, 0.0, 1), (8, 2.5, 6), (8, 0.0, 8)],
+    "cpus, busy, expected",
+    [(2, 0, 2), (2, 1, 1), (2, 5, 1), (1, 0, 1), (8, 2, 6), (8, 0, 8)],
 )
-def test_the_default_jobs_leave_out_the_cpus_other_work_keeps_busy(cpus, load, expected):
-    assert default_jobs(cpus, load) == expected
+def test_the_default_jobs_leave_out_the_cpus_other_work_keeps_busy(cpus, busy, expected):
+    assert default_jobs(cpus, busy) == expected
+
+
+def test_busy_cpus_leaves_this_process_out():
+    assert 0 <= busy_cpus() < 10_000
