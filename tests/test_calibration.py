@@ -231,3 +231,24 @@ def test_batch_rows_carry_the_other_primary_share(tmp_path):
     assert result.exit_code == 0, result.output
     (row,) = csv.DictReader(out.open())
     assert 0 < float(row["other_primary_probability"]) < 0.5
+
+
+@pytest.mark.slow
+def test_the_temperature_is_where_the_log_score_of_its_tuning_set_bottoms_out(kb, triage):
+    """Re-tune when the knowledge base changes: the stated temperature must still sit in the
+    flat bottom of the log score on the sets it was tuned on (rules/calibration.yaml), i.e.
+    no temperature a grid step away scores clearly better."""
+    from cup_triage.io.evaluation_report import evaluate_sets, with_temperature
+
+    from .conftest import ROOT
+
+    paths = [ROOT / folder for folder in kb.calibration.tuned_on]
+    t = kb.calibration.temperature
+
+    def log_score(temperature: float) -> float:
+        reports = evaluate_sets(paths, with_temperature(triage, temperature))
+        return sum(report.log_loss for report in reports) / len(reports)
+
+    stated = log_score(t)
+    for neighbour in (t - 0.05, min(t + 0.05, 1.0)):
+        assert stated <= log_score(neighbour) + 0.005, (t, neighbour)
