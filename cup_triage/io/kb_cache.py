@@ -42,13 +42,21 @@ def cache_folder() -> Path | None:
     chosen = os.environ.get("CUP_TRIAGE_CACHE")
     if chosen is not None:
         return None if chosen.strip().lower() in ("", "off", "0", "no") else Path(chosen)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # relative is invalid (XDG): never a cache in the current folder
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+        if not os.path.isabs(base):
+            return None
     return Path(base) / "cup-triage"
 
 
-def cached_knowledge_base(files: list[Path], load: Callable[[], KnowledgeBase]) -> KnowledgeBase:
-    """The knowledge base `load` makes from these rules files, read from the cache when the
-    cache holds it for exactly these files and this code, else loaded and cached."""
+def cached_knowledge_base(
+    listing: Callable[[], list[Path]], load: Callable[[], KnowledgeBase]
+) -> KnowledgeBase:
+    """The knowledge base `load` makes from the rules files `listing` names, read from the
+    cache when the cache holds it for exactly these files and this code, else loaded and
+    cached."""
+    files = listing()
     folder = cache_folder()
     digest = _digest(files) if folder is not None else None
     if folder is None or digest is None:
@@ -58,7 +66,11 @@ def cached_knowledge_base(files: list[Path], load: Callable[[], KnowledgeBase]) 
     if found is not None:
         return found
     kb = load()
-    _write(folder, path, digest, kb)
+    # A file saved, added or removed while the folder was loaded (an editor, a `git
+    # checkout`) would put the new rules under the old content's digest, served again once
+    # the old content is back: cached only if the folder still holds what the digest is of.
+    if _unchanged(listing, files, digest):
+        _write(folder, path, digest, kb)
     return kb
 
 
@@ -76,6 +88,13 @@ def _digest(files: list[Path]) -> str | None:
     except (CupTriageError, OSError):
         return None
     return digest.hexdigest()
+
+
+def _unchanged(listing: Callable[[], list[Path]], files: list[Path], digest: str) -> bool:
+    try:
+        return listing() == files and _digest(files) == digest
+    except CupTriageError:
+        return False
 
 
 def _read(folder: Path, path: Path, digest: str) -> KnowledgeBase | None:

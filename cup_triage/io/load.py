@@ -171,10 +171,10 @@ def load_knowledge_base(rules_dir: Path | None = None) -> KnowledgeBase:
 
     folder = rules_dir or bundled_rules_dir()
     try:
-        files = rules_files(folder)
+        rules_files(folder)
     except KnowledgeError:
         return _load_knowledge_base(folder)  # raises the error that names the folder
-    return cached_knowledge_base(files, lambda: _load_knowledge_base(folder))
+    return cached_knowledge_base(lambda: rules_files(folder), lambda: _load_knowledge_base(folder))
 
 
 def _load_knowledge_base(folder: Path) -> KnowledgeBase:

@@ -1,0 +1,197 @@
+"""Attacks on the knowledge-base cache, the YAML fast path and worker-side validation (the
+session-3 red team): each test is one attack, and passes when the attack fails."""
+
+import os
+import pickle
+import shutil
+
+import pytest
+
+from cup_triage.io import files
+from cup_triage.io.load import bundled_rules_dir, load_knowledge_base
+
+
+@pytest.fixture
+def rules(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CUP_TRIAGE_CACHE", str(cache))
+    folder = tmp_path / "rules"
+    shutil.copytree(bundled_rules_dir(), folder)
+    return folder, cache
+
+
+def _entry(cache):
+    (entry,) = sorted(cache.glob("*.pickle"))
+    return entry
+
+
+def _fresh(folder, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setenv("CUP_TRIAGE_CACHE", "off")
+        return load_knowledge_base(folder)
+
+
+class _Planted:
+    """A pickle that, when read, leaves a mark: proof that a planted cache file was run."""
+
+    def __init__(self, mark):
+        self.mark = str(mark)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.mark!r}, 'w').write('ran')",))
+
+
+def _plant(entry, mark):
+    """Keep the entry's header (its digest: the planted file is 'for' these rules) and put a
+    pickle that runs code after it."""
+    data = entry.read_bytes()
+    header = b"\n".join(data.split(b"\n", 2)[:2]) + b"\n"
+    entry.write_bytes(header + pickle.dumps(_Planted(mark)))
+
+
+def test_content_edited_with_the_old_mtime_is_loaded_again(rules, monkeypatch):
+    folder, _ = rules
+    before = load_knowledge_base(folder)
+    priors = folder / "priors.yaml"
+    status = priors.stat()
+    text = priors.read_text(encoding="utf-8")
+    # Same length, same mtime: only the bytes differ.
+    edited = text.replace("Which primaries", "WHICH primaries", 1)
+    assert edited != text and len(edited) == len(text)
+    priors.write_text(edited, encoding="utf-8")
+    os.utime(priors, ns=(status.st_atime_ns, status.st_mtime_ns))
+    after = load_knowledge_base(folder)
+    assert after is not before
+    assert after.priors.model_dump() == _fresh(folder, monkeypatch).priors.model_dump()
+    assert after.priors.model_dump() != before.priors.model_dump()
+
+
+def test_a_touched_rules_file_with_the_same_content_is_the_same_knowledge_base(rules):
+    folder, cache = rules
+    before = load_knowledge_base(folder)
+    os.utime(folder / "priors.yaml", (1, 1))
+    assert load_knowledge_base(folder).fingerprint == before.fingerprint
+    assert len(list(cache.glob("*.pickle"))) == 1
+
+
+@pytest.mark.parametrize("how", ["link", "other-user", "group-writable", "world-writable"])
+def test_a_planted_cache_file_is_never_run(rules, tmp_path, how):
+    folder, cache = rules
+    kb = load_knowledge_base(folder)
+    entry = _entry(cache)
+    mark = tmp_path / "ran"
+    if how == "link":
+        elsewhere = tmp_path / "planted.pickle"
+        shutil.copy(entry, elsewhere)
+        _plant(elsewhere, mark)
+        elsewhere.chmod(0o600)
+        entry.unlink()
+        entry.symlink_to(elsewhere)
+    else:
+        _plant(entry, mark)
+        if how == "other-user":
+            if os.getuid() != 0:
+                pytest.skip("giving a file to another user needs root")
+            os.chown(entry, 65534, 65534)
+        else:
+            entry.chmod(0o620 if how == "group-writable" else 0o602)
+    assert load_knowledge_base(folder).fingerprint == kb.fingerprint
+    assert not mark.exists()
+
+
+def test_a_cache_folder_another_user_could_write_is_not_used(rules, tmp_path):
+    folder, cache = rules
+    load_knowledge_base(folder)
+    mark = tmp_path / "ran"
+    _plant(_entry(cache), mark)
+    cache.chmod(0o777)
+    assert load_knowledge_base(folder).rules
+    assert not mark.exists()
+
+
+def test_a_cache_folder_that_is_a_link_is_not_used(rules, tmp_path, monkeypatch):
+    folder, cache = rules
+    load_knowledge_base(folder)
+    mark = tmp_path / "ran"
+    _plant(_entry(cache), mark)
+    link = tmp_path / "link"
+    link.symlink_to(cache)
+    monkeypatch.setenv("CUP_TRIAGE_CACHE", str(link))
+    assert load_knowledge_base(folder).rules
+    assert not mark.exists()
+
+
+def test_a_full_disk_while_caching_leaves_no_file_and_loads_all_the_same(rules, monkeypatch):
+    folder, cache = rules
+
+    def full(fd, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files, "write_all", full)
+    assert load_knowledge_base(folder).rules
+    assert list(cache.iterdir()) == []  # neither an entry nor a temporary file
+
+
+def test_a_cache_that_cannot_be_created_is_not_an_error(rules, monkeypatch):
+    folder, _ = rules
+    monkeypatch.setenv("CUP_TRIAGE_CACHE", "/proc/self/no-such-cache")
+    assert load_knowledge_base(folder).rules
+
+
+def test_a_rules_file_edited_while_it_is_loaded_is_not_cached_under_the_old_content(
+    rules, monkeypatch
+):
+    """The digest is of the files before the load; an edit saved during the load must not be
+    stored as the knowledge base of the old content (back at the old content, e.g. after
+    `git checkout`, the edited rules would be served)."""
+    folder, cache = rules
+    from cup_triage.io import load
+
+    priors = folder / "priors.yaml"
+    original = priors.read_text(encoding="utf-8")
+    real = load._load_knowledge_base
+
+    def edited_during_the_load(where):
+        priors.write_text(original.replace("Which primaries", "WHICH primaries"), encoding="utf-8")
+        return real(where)
+
+    monkeypatch.setattr(load, "_load_knowledge_base", edited_during_the_load)
+    load_knowledge_base(folder)
+    monkeypatch.setattr(load, "_load_knowledge_base", real)
+    priors.write_text(original, encoding="utf-8")
+    served = load_knowledge_base(folder).priors.model_dump()
+    assert served == _fresh(folder, monkeypatch).priors.model_dump()
+
+
+def test_a_relative_cache_home_is_ignored(rules, tmp_path, monkeypatch):
+    """XDG: a relative $XDG_CACHE_HOME is invalid; a cache must not appear in the current
+    folder (a case folder, a shared checkout)."""
+    folder, _ = rules
+    monkeypatch.delenv("CUP_TRIAGE_CACHE")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative-cache")
+    load_knowledge_base(folder)
+    assert list(work.iterdir()) == []
+
+
+def test_a_rules_file_added_while_the_folder_is_loaded_is_not_cached_for_the_folder_without_it(
+    rules, monkeypatch
+):
+    folder, _ = rules
+    from cup_triage.io import load
+
+    real = load._load_knowledge_base
+    extra = folder / "zz-added.yaml"
+
+    def added_during_the_load(where):
+        extra.write_text("description: a rules file saved while the folder was loaded\n")
+        return real(where)
+
+    monkeypatch.setattr(load, "_load_knowledge_base", added_during_the_load)
+    assert "zz-added.yaml" in load_knowledge_base(folder).files
+    monkeypatch.setattr(load, "_load_knowledge_base", real)
+    extra.unlink()
+    assert "zz-added.yaml" not in load_knowledge_base(folder).files
