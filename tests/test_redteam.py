@@ -195,3 +195,16 @@ def test_a_rules_file_added_while_the_folder_is_loaded_is_not_cached_for_the_fol
     monkeypatch.setattr(load, "_load_knowledge_base", real)
     extra.unlink()
     assert "zz-added.yaml" not in load_knowledge_base(folder).files
+
+
+def test_a_temporary_file_left_by_a_killed_writer_does_not_stay_forever(rules):
+    folder, cache = rules
+    cache.mkdir(mode=0o700)
+    abandoned = cache / ".0123.pickle.deadbeef.tmp"
+    abandoned.write_bytes(b"x" * 1000)
+    os.utime(abandoned, (1, 1))
+    current = cache / ".4567.pickle.cafebabe.tmp"  # another process writing right now
+    current.write_bytes(b"y")
+    load_knowledge_base(folder)
+    assert not abandoned.exists()
+    assert current.exists()

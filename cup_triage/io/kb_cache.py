@@ -19,6 +19,7 @@ import os
 import pickle
 import stat
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -130,10 +131,23 @@ def _write(folder: Path, path: Path, digest: str, kb: KnowledgeBase) -> None:
         return  # no cache this time: the knowledge base was loaded all the same
 
 
+ABANDONED = 3600.0
+"""Seconds after which a temporary file of a write is taken as abandoned (its writer was
+killed before renaming it): no write of a cache file takes that long."""
+
+
 def _prune(folder: Path) -> None:
     entries = []
+    now = time.time()
     for entry in os.scandir(folder):
-        if entry.name.endswith(".pickle") and entry.is_file(follow_symlinks=False):
-            entries.append((entry.stat(follow_symlinks=False).st_mtime, entry.path))
+        if not entry.is_file(follow_symlinks=False):
+            continue
+        status = entry.stat(follow_symlinks=False)
+        if entry.name.endswith(".pickle"):
+            entries.append((status.st_mtime, entry.path))
+        elif entry.name.endswith(".tmp") and now - status.st_mtime > ABANDONED:
+            # A writer killed between creating and renaming (kill -9, a crash) leaves its
+            # temporary file, a whole knowledge base each time: never read, removed here.
+            Path(entry.path).unlink(missing_ok=True)
     for _, stale in sorted(entries, reverse=True)[KEPT:]:
         Path(stale).unlink(missing_ok=True)
