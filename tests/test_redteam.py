@@ -208,3 +208,16 @@ def test_a_temporary_file_left_by_a_killed_writer_does_not_stay_forever(rules):
     load_knowledge_base(folder)
     assert not abandoned.exists()
     assert current.exists()
+
+
+@pytest.mark.parametrize("block", ["priors", "calibration"])
+def test_a_second_priors_or_calibration_file_is_named(rules, monkeypatch, block):
+    from cup_triage.reasoning.errors import KnowledgeError
+
+    folder, _ = rules
+    source = "priors.yaml" if block == "priors" else "calibration.yaml"
+    shutil.copy(folder / source, folder / "zz-copy.yaml")
+    with pytest.raises(KnowledgeError) as raised:
+        load_knowledge_base(folder)
+    line = str(raised.value)
+    assert f"zz-copy.yaml › {block}" in line and source in line

@@ -375,7 +375,12 @@ class KnowledgeBase:
         self.red_flags = {r.id: r for f in self.files.values() for r in f.red_flags}
         priors = [(name, f.priors) for name, f in self.files.items() if f.priors is not None]
         if len(priors) != 1:
-            raise KnowledgeError(f"expected exactly one priors block, found {len(priors)}")
+            where = ", ".join(name for name, _ in priors) or "no file"
+            raise KnowledgeError(
+                f"expected exactly one priors block, found {len(priors)} ({where})",
+                file=priors[1][0] if len(priors) > 1 else None,
+                field="priors",
+            )
         self.priors_file, self.priors = priors[0]
         self.site_effects = tuple(e for f in self.files.values() for e in f.site_effects)
         self.correlated_findings = tuple(
@@ -383,8 +388,12 @@ class KnowledgeBase:
         )
         calibrations = [f.calibration for f in self.files.values() if f.calibration is not None]
         if len(calibrations) > 1:
+            where = [name for name, f in self.files.items() if f.calibration is not None]
             raise KnowledgeError(
-                f"expected at most one calibration block, found {len(calibrations)}"
+                f"expected at most one calibration block, found {len(calibrations)} "
+                f"({', '.join(where)})",
+                file=where[1],
+                field="calibration",
             )
         # Without a calibration block the evidence combines as plain naive Bayes.
         self.calibration = calibrations[0] if calibrations else NO_CALIBRATION
