@@ -221,3 +221,38 @@ def test_a_second_priors_or_calibration_file_is_named(rules, monkeypatch, block)
         load_knowledge_base(folder)
     line = str(raised.value)
     assert f"zz-copy.yaml › {block}" in line and source in line
+
+
+@pytest.mark.slow
+def test_bad_and_duplicate_cases_checked_in_workers_give_the_rows_one_process_gives(
+    tmp_path, triage
+):
+    """Validation moved into the workers: an invalid case in the middle, a duplicate in the
+    same chunk as its first, one across a chunk boundary, and an id whose first case was
+    invalid (so the second is no duplicate) must give the same rows, in the same order."""
+    import yaml
+
+    from cup_triage.io.batch import CHUNK, WORKERS_WORTH_IT, BatchSummary, score_rows
+    from cup_triage.io.load import iter_records
+
+    count = WORKERS_WORTH_IT + 3 * CHUNK
+    cases = [
+        {"id": f"w{n:04d}", "sex": "female", "sites": ["liver", "bone"][: 1 + n % 2]}
+        for n in range(count)
+    ]
+    cases[3]["id"] = "w0001"  # same chunk as its first
+    cases[CHUNK + 1]["id"] = "w0002"  # the next chunk
+    cases[200]["markers"] = {"ck7": "maybe"}  # invalid, mid-batch
+    cases[201]["id"] = "w0200"  # the id of an invalid case: not a duplicate
+    cases[-1]["sex"] = "sometimes"
+    source = tmp_path / "cases.yaml"
+    source.write_text(yaml.safe_dump(cases))
+    rows = {}
+    for jobs in (1, 2):
+        summary = BatchSummary()
+        records = iter_records([source], triage.kb.vocabulary)
+        rows[jobs] = list(score_rows(records, triage, 3, summary, jobs=jobs))
+        assert summary.failed == 4
+    assert rows[1] == rows[2]
+    errors = [r["case_id"] for r in rows[1] if r["status"] != "ok"]
+    assert errors == ["w0001", "w0002", "w0200", f"w{count - 1:04d}"]
