@@ -256,3 +256,37 @@ def test_bad_and_duplicate_cases_checked_in_workers_give_the_rows_one_process_gi
     assert rows[1] == rows[2]
     errors = [r["case_id"] for r in rows[1] if r["status"] != "ok"]
     assert errors == ["w0001", "w0002", "w0200", f"w{count - 1:04d}"]
+
+
+def _bundle(tmp_path, name, change):
+    import json
+
+    from .conftest import CASES
+
+    bundle = json.loads((CASES / "fhir" / "bone-psa.json").read_text(encoding="utf-8"))
+    change(bundle)
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    return path
+
+
+def test_a_fhir_finding_about_another_patient_is_refused_naming_the_resource(tmp_path):
+    from click.testing import CliRunner
+
+    from cup_triage.cli import cli
+
+    def other(bundle):
+        bundle["entry"][1]["resource"]["subject"]["reference"] = "Patient/someone-else"
+
+    def by_url(bundle):  # the patient named by its entry's fullUrl: the same patient
+        for entry in bundle["entry"][1:]:
+            entry["resource"].get("subject", {})["reference"] = bundle["entry"][0]["fullUrl"]
+
+    result = CliRunner().invoke(cli, ["score", str(_bundle(tmp_path, "o", other)), "-o", "-"])
+    assert result.exit_code == 1
+    assert (
+        "Condition/met-bone › subject: the subject is 'Patient/someone-else', "
+        "not this Bundle's patient (Patient/p2)" in result.output
+    )
+    result = CliRunner().invoke(cli, ["score", str(_bundle(tmp_path, "u", by_url)), "-o", "-"])
+    assert result.exit_code == 0, result.output

@@ -156,6 +156,8 @@ class _Reader:
         self.dates: list[str] = []
         self.birth_date: str | None = None
         self.patient_id: str | None = None
+        self.patient_url: str | None = None
+        self.subjects: list[tuple[Mapping[str, Any], str]] = []
 
     def fail(self, resource: Mapping[str, Any], element: str, message: str, hint=None):
         reference = f"{resource.get('resourceType')}/{resource.get('id', '?')}"
@@ -182,8 +184,14 @@ class _Reader:
         for number, entry in enumerate(self.bundle.get("entry") or (), 1):
             resource = entry.get("resource") or {}
             kind = resource.get("resourceType")
+            reference = ((resource.get("subject") or {}) if kind != "Patient" else {}).get(
+                "reference"
+            )
+            if reference:
+                self.subjects.append((resource, str(reference)))
             if kind == "Patient":
                 self.patient(resource)
+                self.patient_url = entry.get("fullUrl")
             elif kind == "Condition":
                 self.condition(resource)
             elif kind == "Observation":
@@ -195,6 +203,7 @@ class _Reader:
                     f"a {kind} resource (entry {number}) carries no finding cup-triage reads",
                     hint="send Patient, Condition and Observation resources",
                 )
+        self._one_subject()
         if self.birth_date and "age" not in self.case:
             self.case["age"] = _age(self.birth_date, self.assessment_date())
         identifier = (self.bundle.get("identifier") or {}).get("value")
@@ -203,6 +212,26 @@ class _Reader:
             # A Bundle lists the metastases it knows; no Condition for a site is not a "no".
             self.case["sites"] = dict(self.case["sites"])
         return self.case
+
+    def _one_subject(self) -> None:
+        """Every finding must be about the Bundle's patient: a Condition or Observation whose
+        subject is another patient would silently become this patient's finding."""
+        if self.patient_id is not None:
+            own = {f"Patient/{self.patient_id}", self.patient_url}
+            whose = f"Patient/{self.patient_id}"
+        elif self.subjects:
+            own, whose = {self.subjects[0][1]}, self.subjects[0][1]
+        else:
+            return
+        for resource, reference in self.subjects:
+            if reference not in own and not reference.endswith(f"/{whose}"):
+                raise self.fail(
+                    resource,
+                    "subject",
+                    f"the subject is {reference!r}, not this Bundle's patient ({whose})",
+                    hint="a Bundle holds one patient's case: send each patient's resources "
+                    "in a Bundle of their own",
+                )
 
     def assessment_date(self) -> date:
         stamp = self.bundle.get("timestamp") or max(self.dates, default=None)
