@@ -290,3 +290,53 @@ def test_a_fhir_finding_about_another_patient_is_refused_naming_the_resource(tmp
     )
     result = CliRunner().invoke(cli, ["score", str(_bundle(tmp_path, "u", by_url)), "-o", "-"])
     assert result.exit_code == 0, result.output
+
+
+def _psa(bundle):
+    return next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "psa")
+
+
+def test_a_fhir_lab_given_as_a_bound_or_twice_is_refused_not_read_as_another_value(tmp_path):
+    import copy
+
+    from click.testing import CliRunner
+
+    from cup_triage.cli import cli
+
+    def bound(bundle):
+        _psa(bundle)["valueQuantity"].update(comparator="<", value=400)
+
+    def bound_interpreted(bundle):
+        bound(bundle)
+        _psa(bundle)["interpretation"] = [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                        "code": "N",
+                    }
+                ]
+            }
+        ]
+
+    def twice(bundle):
+        second = copy.deepcopy(next(e for e in bundle["entry"] if e["resource"] is _psa(bundle)))
+        second["fullUrl"] += "-again"
+        second["resource"].update(id="psa-again", valueQuantity={"value": 1.0, "unit": "ng/mL"})
+        bundle["entry"].append(second)
+
+    def score(change):
+        path = _bundle(tmp_path, change.__name__, change)
+        return CliRunner().invoke(cli, ["score", str(path), "-o", "-"])
+
+    result = score(bound)
+    assert result.exit_code == 1
+    assert "Observation/psa › valueQuantity: the value is a bound (< 400 ng/mL)" in result.output
+    result = score(twice)
+    assert result.exit_code == 1
+    assert "Observation/psa-again › value: labs.psa is '1.0 ng/mL' here but '212 ng/mL'" in (
+        result.output
+    )
+    result = score(bound_interpreted)
+    assert result.exit_code == 0, result.output
+    assert '"status":"ok"' in result.output.replace(" ", "")

@@ -165,6 +165,17 @@ class _Reader:
 
     def set(self, resource: Mapping[str, Any], section: str, key: str | None, value: Any):
         reference = f"{resource.get('resourceType')}/{resource.get('id', '?')}"
+        name = section if key is None else f"{section}.{key}"
+        earlier = self.case.get(section) if key is None else self.case.get(section, {}).get(key)
+        if name in self.origin and earlier != value:
+            # Two resources for one finding (a repeated lab, a site confirmed and refuted):
+            # keeping either one would silently drop the other.
+            raise self.fail(
+                resource,
+                "value",
+                f"{name} is {value!r} here but {earlier!r} in {self.origin[name]}",
+                hint="one value per finding: leave out the resource that no longer holds",
+            )
         if key is None:
             self.case[section] = value
             self.origin[section] = reference
@@ -384,8 +395,19 @@ class _Reader:
             unit = str(quantity.get("unit") or quantity.get("code") or "")
             unit = unit.replace("[", "").replace("]", "")
             value = f"{quantity['value']} {unit}".strip()
-            self.set(resource, "labs", lab, value)
-            return
+            comparator = quantity.get("comparator")
+            if comparator and not resource.get("interpretation"):
+                # "< 400 ng/mL" read as 400 would be a raised PSA that may be 1.
+                raise self.fail(
+                    resource,
+                    "valueQuantity",
+                    f"the value is a bound ({comparator} {value}), not a measured value",
+                    hint="give the measured value, or an interpretation (H, N) saying whether "
+                    "it is raised",
+                )
+            if not comparator:
+                self.set(resource, "labs", lab, value)
+                return
         self._answer(resource, "labs", lab)
 
     def _answer(self, resource: Mapping[str, Any], section: str, finding: str) -> None:
