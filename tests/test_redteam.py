@@ -340,3 +340,57 @@ def test_a_fhir_lab_given_as_a_bound_or_twice_is_refused_not_read_as_another_val
     result = score(bound_interpreted)
     assert result.exit_code == 0, result.output
     assert '"status":"ok"' in result.output.replace(" ", "")
+
+
+YAML_ATTACKS = [
+    "\ufeff- id: a\n",  # a byte-order mark
+    "- id: a\n\t- x\n",  # tabs
+    "- id:\ta\n",
+    "- {id: a, id: b}\n",  # a duplicate key in flow style
+    "- id: a\n  sex: on\n  x: off\n  y: No\n  z: NULL\n",  # YAML 1.1 booleans and null
+    "- id: 0o17\n- id: +1\n- id: 0x1F\n- id: 1:30\n- id: 1_0.5\n",  # numbers 1.1 would coerce
+    "- id: .inf\n- id: -.NaN\n",
+    "- id: !!binary aGVsbG8=\n",  # tags
+    "- id: !custom x\n",
+    "- !!map {id: a}\n",
+    "- ! {id: a}\n",
+    "- id: a\n  x: ! 12\n",
+    "- id: a\n  x: !!float 1\n",
+    "%TAG !e! tag:example.com,2000:\n---\n- !e!x a\n",
+    "- ? id\n  : a\n",  # an explicit key
+    "- id: a\n  ? [x]\n  : y\n",  # a key that is a list
+    "- {1: a}\n- {~: a}\n- {true: a}\n",  # keys that are not text
+    "- id: 2024-02-31\n- id: a\n  n: 2001-12-14t21:59:43.10-05:00\n",  # dates
+    '- id: "\\x00"\n',
+    "[" * 32 + "]" * 32,  # nesting at and past the bound
+    "- " + "[" * 31 + "]" * 31 + "\n",
+    "- " + "[" * 32 + "]" * 32 + "\n",
+    "- id: a\n- id: b\n- &a x\n",  # an anchor after plain records
+    "- 1\n- 2\n- x: *y\n",  # an alias naming no anchor
+    "&top\n- id: a\n",  # an anchored top-level list
+    "!!seq\n- id: a\n",
+    "- id: a\n  <<: *nope\n",  # merge keys
+    "- {<<: {id: a}}\n",
+    "- =: a\n",  # the value tag
+    "- id: a\n  sex: male\n---\n",  # documents
+    "- id: a\n...\n--- x\n",
+    "- id: a\r\n  sex: male\r\n",
+    "- id: 1" + "0" * 5000 + "\n",  # an integer no Python int reads from text
+    "- id: " + "x" * 300_000 + "\n",  # a huge scalar
+]
+
+
+@pytest.mark.parametrize("text", YAML_ATTACKS)
+@pytest.mark.parametrize("split", [True, False])
+@pytest.mark.parametrize("limit", [3, 200_000])
+def test_hostile_yaml_reads_the_same_quickly_and_carefully(text, split, limit):
+    from cup_triage.io import formats
+
+    def read(records):
+        return [
+            (type(r).__name__, str(r), r.line, r.case) if isinstance(r, Exception) else repr(r)
+            for r in records
+        ]
+
+    careful = formats._yaml_records(text, split, limit, fast=False)
+    assert read(formats.yaml_records(text, split_list=split, limit=limit)) == read(careful)
