@@ -388,11 +388,11 @@ class KnowledgeBase:
         )
         calibrations = [f.calibration for f in self.files.values() if f.calibration is not None]
         if len(calibrations) > 1:
-            where = [name for name, f in self.files.items() if f.calibration is not None]
+            holding = [name for name, f in self.files.items() if f.calibration is not None]
             raise KnowledgeError(
                 f"expected at most one calibration block, found {len(calibrations)} "
-                f"({', '.join(where)})",
-                file=where[1],
+                f"({', '.join(holding)})",
+                file=holding[1],
                 field="calibration",
             )
         # Without a calibration block the evidence combines as plain naive Bayes.
