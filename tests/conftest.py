@@ -1,10 +1,11 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
-from cup_triage.io.load import bundled_knowledge_base
+from cup_triage.io.load import bundled_knowledge_base, bundled_rules_dir
 from cup_triage.reasoning.case import parse_case
 from cup_triage.reasoning.triage import Triage
 
@@ -35,6 +36,17 @@ def assess(kb, triage):
         return triage.assess(parse_case({"id": "t", **data}, kb.vocabulary), **kwargs)
 
     return run
+
+
+@pytest.fixture
+def rules(tmp_path, monkeypatch):
+    """A private copy of the bundled rules/ and an empty knowledge-base cache folder that
+    this test's loads use: (rules folder, cache folder)."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CUP_TRIAGE_CACHE", str(cache))
+    folder = tmp_path / "rules"
+    shutil.copytree(bundled_rules_dir(), folder)
+    return folder, cache
 
 
 def pytest_collection_modifyitems(config, items):

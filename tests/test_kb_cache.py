@@ -2,21 +2,11 @@
 never read from a file someone else could have written."""
 
 import os
-import shutil
 
 import pytest
 
-from cup_triage.io.load import bundled_rules_dir, load_knowledge_base
+from cup_triage.io.load import load_knowledge_base
 from cup_triage.reasoning.errors import KnowledgeError
-
-
-@pytest.fixture
-def rules(tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("CUP_TRIAGE_CACHE", str(cache))
-    folder = tmp_path / "rules"
-    shutil.copytree(bundled_rules_dir(), folder)
-    return folder, cache
 
 
 def _entries(cache):

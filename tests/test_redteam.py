@@ -8,16 +8,7 @@ import shutil
 import pytest
 
 from cup_triage.io import files
-from cup_triage.io.load import bundled_rules_dir, load_knowledge_base
-
-
-@pytest.fixture
-def rules(tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("CUP_TRIAGE_CACHE", str(cache))
-    folder = tmp_path / "rules"
-    shutil.copytree(bundled_rules_dir(), folder)
-    return folder, cache
+from cup_triage.io.load import load_knowledge_base
 
 
 def _entry(cache):
