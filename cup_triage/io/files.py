@@ -168,9 +168,10 @@ def replace_with(fd: int, source: Path, target: Path) -> None:
 
 
 @contextmanager
-def atomic_output(path: Path) -> Iterator[TextIO]:
-    """A UTF-8 text file that appears at `path` whole or not at all: written to a new file
-    beside it, synced, then renamed over it, keeping the old file's permissions."""
+def _replacement(path: Path) -> Iterator[tuple[int, Path]]:
+    """A new file beside `path`, only this user's, for the caller to fill and rename over it
+    (as `(fd, its name)`): removed if anything fails, an OSError reported as an output error
+    naming `path`."""
     check_target(path)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
@@ -178,9 +179,7 @@ def atomic_output(path: Path) -> Iterator[TextIO]:
     except OSError as exc:
         raise output_error(exc, path) from exc
     try:
-        with open(fd, "w", encoding="utf-8", newline="", closefd=False) as handle:
-            yield handle
-        replace_with(fd, temporary, path)
+        yield fd, temporary
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         raise output_error(exc, path) from exc
@@ -189,6 +188,16 @@ def atomic_output(path: Path) -> Iterator[TextIO]:
         raise
     finally:
         os.close(fd)
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[TextIO]:
+    """A UTF-8 text file that appears at `path` whole or not at all: written to a new file
+    beside it, synced, then renamed over it, keeping the old file's permissions."""
+    with _replacement(path) as (fd, temporary):
+        with open(fd, "w", encoding="utf-8", newline="", closefd=False) as handle:
+            yield handle
+        replace_with(fd, temporary, path)
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -201,23 +210,9 @@ def write_private(path: Path, data: bytes) -> None:
     """Replace `path` atomically with bytes only this user may read or write (a cache): a
     reader sees the old file or the new one, never part of one. Not synced: a cache lost in
     a crash is rebuilt, and its reader checks what it reads."""
-    check_target(path)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = _create_exclusive(temporary, 0o600)
-    except OSError as exc:
-        raise output_error(exc, path) from exc
-    try:
+    with _replacement(path) as (fd, temporary):
         write_all(fd, data)
         os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise output_error(exc, path) from exc
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    finally:
-        os.close(fd)
 
 
 def read_private(path: Path) -> bytes | None:
