@@ -218,11 +218,12 @@ class Interview:
         open_ids = self._open_ids(section)
         if not open_ids:
             return None
+        yes = self.vocabulary.answers_of(section)[0]
         known = [
             self.vocabulary.findings[f"{section}.{i}"].label
             for i in self.vocabulary.ids_in(section)
-            if self.evaluation.findings.get(f"{section}.{i}")
-            == self.vocabulary.answers_of(section)[0]
+            if yes
+            in (self.evaluation.findings.get(f"{section}.{i}"), self.implied.get(f"{section}.{i}"))
         ]
         text = spec.question_more.format(known=", ".join(known)) if known else spec.question
         return Question(
@@ -322,10 +323,12 @@ class Interview:
         present = set(present)
         changes = {f"{section}.{i}": yes for i in present}
         known = self.evaluation.findings
-        # What is not listed is absent, as in a case file (also what the sex rules out).
+        # What is not listed is absent, as in a case file (also what the sex rules out),
+        # except what the answers given imply: it was not offered, so it keeps that answer.
         for i in self.vocabulary.ids_in(section):
-            if f"{section}.{i}" not in known:
-                changes.setdefault(f"{section}.{i}", no)
+            key = f"{section}.{i}"
+            if key not in known:
+                changes.setdefault(key, self.implied.get(key, no))
         return changes
 
     def undo(self) -> Answer | None:
