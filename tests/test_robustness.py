@@ -585,6 +585,8 @@ HOSTILE_CASES = [
     ("{id: a1, age: true}", "error", "a1 › age: expected a whole number of years, got the yes/no"),
     ("{id: a2, age: 2024-01-05}", "error", "a2 › age: expected a whole number of years, got '2024"),
     ("{id: a3, age: 010}", "error", "'010' is read by YAML as the number 8"),
+    ("{id: a4, history: {smoking: on}}", "error", "'on' is read by YAML as true: write yes or no"),
+    ("{id: a5, history: {smoking: Off}}", "error", "'Off' is read by YAML as false"),
     ("{id: '  '}", "error", "a case id cannot be blank"),
     ("{id: ' cup1'}", "error", "a case id has no leading or trailing spaces"),
     ("{id: cup1}", "ok", "cup1"),

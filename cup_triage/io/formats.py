@@ -214,6 +214,18 @@ class _BoundedLoader(_EventParser, SafeConstructor, Resolver):
             )
         return super().construct_yaml_float(node)
 
+    def construct_yaml_bool(self, node: ScalarNode) -> bool:
+        # YAML 1.1 reads on and off as true and false: `smoking: on` would silently become a
+        # yes. yes, no, true and false say what they mean and stay.
+        text = node.value.strip()
+        if text.lower() in ("on", "off"):
+            raise _Ambiguous(
+                f"{text!r} is read by YAML as {'true' if text.lower() == 'on' else 'false'}: "
+                "write yes or no, or quote it if it is text",
+                node.start_mark,
+            )
+        return bool(super().construct_yaml_bool(node))
+
     def construct_text_timestamp(self, node: ScalarNode) -> str:
         # No case or rules field is a date: a date-like id or note stays exactly as written.
         return node.value
@@ -246,6 +258,7 @@ _BoundedLoader.add_constructor(
     "tag:yaml.org,2002:timestamp", _BoundedLoader.construct_text_timestamp
 )
 _BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+_BoundedLoader.add_constructor("tag:yaml.org,2002:bool", _BoundedLoader.construct_yaml_bool)
 _BoundedLoader.add_constructor("tag:yaml.org,2002:float", _BoundedLoader.construct_yaml_float)
 
 _PLAIN_INT = re.compile(r"0|-?[1-9][0-9]*")
