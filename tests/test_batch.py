@@ -216,7 +216,9 @@ def test_a_worker_killed_by_the_system_is_one_line_and_the_run_resumes(batch, tm
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 75, stderr
     lines = stderr.decode().strip().splitlines()
-    assert lines[-1].startswith("Error: a worker process died while scoring"), stderr
+    assert lines[-1].startswith(
+        "Error: a worker process ended while scoring (stopped by a signal"
+    ), stderr
     assert "Traceback" not in stderr.decode() and "--resume" in lines[-1]
     assert _gone(members)
     resumed = _score_process(rules, export, "-o", output, "--resume", seed=5)

@@ -419,8 +419,8 @@ def _rows_in_workers(
                 yield from _merged(*pending.popleft())
         except BrokenProcessPool as exc:
             raise TryAgainError(
-                "a worker process died while scoring (killed by the system, perhaps for "
-                "lack of memory)",
+                "a worker process ended while scoring (stopped by a signal such as kill, "
+                "or by the system, perhaps for lack of memory)",
                 hint="the rows scored so far are kept: run again with --resume, "
                 "perhaps with fewer --jobs",
             ) from exc
