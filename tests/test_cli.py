@@ -95,13 +95,15 @@ def test_score_reads_a_registry_csv(run, tmp_path):
     assert summary["scored"] == 2 and summary["top1_accuracy"] == 1.0
 
 
-def test_duplicate_case_ids_in_a_batch_are_reported(run, tmp_path):
-    (tmp_path / "a.yaml").write_text("- {id: same, sex: male}\n- {id: same, sex: female}\n")
+def test_duplicate_case_ids_in_a_batch_are_reported_with_both_lines(run, tmp_path):
+    cases = tmp_path / "a.yaml"
+    cases.write_text("- {id: same, sex: male}\n- {id: other}\n- {id: same, sex: female}\n")
     out = tmp_path / "out.jsonl"
-    result = run("score", tmp_path / "a.yaml", "-o", out)
+    result = run("score", cases, "-o", out)
     assert result.exit_code == 1
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert rows[1]["status"] == "error" and "duplicate case id" in rows[1]["error"]
+    assert rows[2]["status"] == "error"
+    assert rows[2]["error"] == f"{cases}:3 › case same › id: duplicate case id (first in {cases}:1)"
 
 
 def test_rules_check_passes_on_the_bundled_knowledge_base(run):

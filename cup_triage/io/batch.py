@@ -188,12 +188,13 @@ class _Seen:
     def __init__(self) -> None:
         self._first: dict[str, tuple[str, str]] = {}
 
-    def duplicate(self, case_id: str, file: str) -> CaseError | None:
-        """The error of a case whose id an earlier case has; else None, and the id is noted."""
+    def duplicate(self, case_id: str, file: str, line: int | None) -> CaseError | None:
+        """The error of a case whose id an earlier case has; else None, and the id is noted
+        with where it is, so that the error points at both cases."""
         same = same_id(case_id)
         first = self._first.get(same)
         if first is None:
-            self._first[same] = (case_id, file)
+            self._first[same] = (case_id, f"{file}:{line}" if line else file)
             return None
         alike = (
             ""
@@ -201,7 +202,11 @@ class _Seen:
             else f": the same as {one_line(first[0])!r} once width, case and spaces are ignored"
         )
         return CaseError(
-            f"duplicate case id{alike} (first in {first[1]})", file=file, case=case_id, field="id"
+            f"duplicate case id{alike} (first in {first[1]})",
+            file=file,
+            line=line,
+            case=case_id,
+            field="id",
         )
 
     def checked(
@@ -210,7 +215,7 @@ class _Seen:
         """The row of a case scored before its id was checked: an error row if a duplicate."""
         assert task.item is not None  # only a case checked with its scoring has an id to check
         file = task.item.file
-        error = self.duplicate(case_id, file)
+        error = self.duplicate(case_id, file, _line(task.item))
         if error is None:
             return row
         item = LoadedCase(file=file, error=error)
@@ -234,11 +239,12 @@ def _tasks(
         if not resuming:
             yield _Task(item=item)
             continue
+        line = _line(item)
         if isinstance(item, PendingCase):
             item = item.load(triage.kb.vocabulary)
         error = item.error
         if error is None:
-            error = seen.duplicate(item.case.id, item.file)
+            error = seen.duplicate(item.case.id, item.file, line)
         key = input_key(item.case if error is None else None, item.file, triage, top_k)
         fresh = None if error is None else _error_row(item, error, key, top_k, triage)
         previous = next(previous_rows, None)
@@ -256,6 +262,11 @@ def _tasks(
         )
     if resuming and next(previous_rows, None) is not None:
         done.reject("the interrupted run has more rows than the input has cases")
+
+
+def _line(item: PendingCase | LoadedCase) -> int | None:
+    """The line a case starts on in its file, when it is one of several there."""
+    return item.record.line if isinstance(item, PendingCase) and item.record.index else None
 
 
 def _named(item: LoadedCase) -> str:
