@@ -161,6 +161,19 @@ def test_calibration_is_data_with_its_source(kb):
         assert effect.rationale and effect.source
 
 
+def test_with_no_findings_the_ranking_is_the_prior_pooled_with_an_even_one(kb, assess):
+    """score = T · (w · log prior + Σ …): with nothing known, the odds of two primaries are
+    their prior odds raised to T · w, and the other-primary share is weighted alike."""
+    calibration = kb.calibration
+    assert calibration.prior_weight < 1  # the bundled block weights the prior
+    assessment = assess({}, suggest=False)
+    prior = {p: kb.prior()[p] for p in ("lung", "pancreas", "thymus")}
+    power = calibration.temperature * calibration.prior_weight
+    for a, b in (("lung", "pancreas"), ("lung", "thymus")):
+        odds = _probability(assessment, a) / _probability(assessment, b)
+        assert odds == pytest.approx((prior[a] / prior[b]) ** power, rel=1e-3)
+
+
 def test_a_site_effect_naming_an_unknown_finding_is_refused_with_a_hint(tmp_path):
     rules = tmp_path / "rules"
     shutil.copytree(bundled_rules_dir(), rules)
@@ -234,21 +247,26 @@ def test_batch_rows_carry_the_other_primary_share(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_temperature_is_where_the_log_score_of_its_tuning_set_bottoms_out(kb, triage):
-    """Re-tune when the knowledge base changes: the stated temperature must still sit in the
-    flat bottom of the log score on the sets it was tuned on (rules/calibration.yaml), i.e.
-    no temperature a grid step away scores clearly better."""
-    from cup_triage.io.evaluation_report import evaluate_sets, with_temperature
+def test_the_calibration_is_where_the_log_score_of_its_tuning_set_bottoms_out(kb, triage):
+    """Re-tune when the knowledge base changes: the stated temperature and prior weight must
+    still sit in the flat bottom of the log score on the sets they were tuned on
+    (rules/calibration.yaml), i.e. no setting a grid step away scores clearly better."""
+    from cup_triage.io.evaluation_report import evaluate_sets, with_calibration
 
     from .conftest import ROOT
 
     paths = [ROOT / folder for folder in kb.calibration.tuned_on]
-    t = kb.calibration.temperature
+    t, w = kb.calibration.temperature, kb.calibration.prior_weight
 
-    def log_score(temperature: float) -> float:
-        reports = evaluate_sets(paths, with_temperature(triage, temperature))
+    def log_score(temperature: float, prior_weight: float) -> float:
+        reports = evaluate_sets(paths, with_calibration(triage, temperature, prior_weight))
         return sum(report.log_loss for report in reports) / len(reports)
 
-    stated = log_score(t)
-    for neighbour in (t - 0.05, min(t + 0.05, 1.0)):
-        assert stated <= log_score(neighbour) + 0.005, (t, neighbour)
+    stated = log_score(t, w)
+    for neighbour in (
+        (t - 0.05, w),
+        (min(t + 0.05, 1.0), w),
+        (t, w - 0.1),
+        (t, min(w + 0.1, 1.0)),
+    ):
+        assert stated <= log_score(*neighbour) + 0.005, ((t, w), neighbour)

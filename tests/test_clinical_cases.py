@@ -343,10 +343,13 @@ VERSION_2 = [
             "age": 62,
             "sites": ["inguinal_nodes"],
             "histology": "squamous_cell_carcinoma",
+            # Groin nodes *only*: the genital examination that every CUP work-up includes
+            # found no penile lesion (without it, penis and anal canal are close).
+            "history": {"penile_lesion": "no"},
         },
         "anal_canal",
         "inguinal_squamous",
-        id="man, squamous carcinoma in groin nodes only -> anal canal (treated as anal canal)",
+        id="man, squamous carcinoma in groin nodes only, penis normal -> anal canal",
     ),
     pytest.param(
         {
@@ -467,3 +470,36 @@ def test_a_psa_above_100_weighs_more_than_a_raised_psa(assess):
     p_raised = next(c.probability for c in raised.candidates if c.primary == "prostate")
     p_far = next(c.probability for c in far_above.candidates if c.primary == "prostate")
     assert p_far > p_raised
+
+
+# Sister Mary Joseph's nodule: an umbilical deposit comes from the abdomen and pelvis
+# (Hugen et al. 2021: ovary in women, colon in men), not from the chest or the breast.
+UMBILICAL_NODULE = [
+    pytest.param(
+        "female", {"ovary", "colorectal", "endometrium"}, id="woman -> ovary, colon, uterus"
+    ),
+    pytest.param(
+        "male", {"colorectal", "stomach", "pancreas"}, id="man -> colon, stomach, pancreas"
+    ),
+]
+
+
+@pytest.mark.parametrize(("sex", "expected_top3"), UMBILICAL_NODULE)
+def test_an_umbilical_nodule_points_to_the_abdomen_and_pelvis(assess, sex, expected_top3):
+    assessment = assess(
+        {
+            "sex": sex,
+            "age": 66,
+            "sites": ["skin"],
+            "histology": "adenocarcinoma",
+            "history": {"umbilical_nodule": "yes"},
+        },
+        suggest=False,
+    )
+    top3 = {c.primary for c in assessment.candidates[:3]}
+    assert top3 == expected_top3, [(c.primary, c.probability) for c in assessment.candidates[:5]]
+    # It reads the skin deposit more precisely: the plain skin rules are superseded.
+    leader = assessment.candidates[0]
+    counted = {e.rule_id for e in leader.evidence_for + leader.evidence_against}
+    assert "exam.umbilical_nodule.yes" in counted
+    assert not counted & {"site.skin.yes", "site.skin.only"}

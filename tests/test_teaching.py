@@ -474,8 +474,9 @@ def test_what_if_removing_the_colorectal_stains_flips_the_leader():
         ("t17", "lung", {"breast", "lung", "melanoma"}),
         # Liver alone: the portal route carries gut and pancreatobiliary tumours to it.
         ("t32", "pancreas", {"pancreas", "biliary", "colorectal"}),
-        # Lung alone: the caval route, kidney before the gut.
-        ("t31", "lung", {"lung", "kidney", "colorectal"}),
+        # Lung alone: the caval route, kidney and the sarcoma (the case's primary) before
+        # the gut.
+        ("t31", "lung", {"lung", "kidney", "sarcoma"}),
     ],
 )
 def test_each_theory_ranks_from_its_own_rules(

@@ -12,7 +12,7 @@ from ..io.evaluation_report import (
     render_html,
     render_text,
     report_dict,
-    with_temperature,
+    with_calibration,
 )
 from ..io.render import to_json
 from .common import Context, json_option, pass_context
@@ -34,6 +34,14 @@ from .common import Context, json_option, pass_context
     help="What-if: evaluate at this temperature instead of the knowledge base's (repeat it "
     "to compare several, as tuning does); prints one summary line per temperature and set.",
 )
+@click.option(
+    "--prior-weight",
+    "prior_weights",
+    multiple=True,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="What-if: evaluate with this weight of the prior instead of the knowledge base's "
+    "(repeat it to compare several; with --temperature, every pair is evaluated).",
+)
 @json_option
 @pass_context
 def evaluate(
@@ -41,6 +49,7 @@ def evaluate(
     paths: tuple[Path, ...],
     html_path: Path | None,
     temperatures: tuple[float, ...],
+    prior_weights: tuple[float, ...],
     as_json: bool,
 ) -> None:
     """Report accuracy and calibration on the cases in PATHS (files or folders, one set each).
@@ -50,16 +59,27 @@ def evaluate(
     95% or more, recall per primary, the commonest confusions and a reliability table. Only
     cases with `confirmed_primary` count.
     """
-    if temperatures:
+    if temperatures or prior_weights:
+        calibration = ctx.triage.kb.calibration
+        pairs = [
+            (t, w)
+            for t in temperatures or (calibration.temperature,)
+            for w in prior_weights or (calibration.prior_weight,)
+        ]
         grid = [
-            (t, evaluate_sets(list(paths), with_temperature(ctx.triage, t))) for t in temperatures
+            ((t, w), evaluate_sets(list(paths), with_calibration(ctx.triage, t, w)))
+            for t, w in pairs
         ]
         if as_json:
             click.echo(
                 to_json(
                     [
-                        {"temperature": t, "sets": [r.model_dump(mode="json") for r in reports]}
-                        for t, reports in grid
+                        {
+                            "temperature": t,
+                            "prior_weight": w,
+                            "sets": [r.model_dump(mode="json") for r in reports],
+                        }
+                        for (t, w), reports in grid
                     ]
                 )
             )

@@ -11,6 +11,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from rich.console import Console
 
+from ..reasoning.calibration import PriorWeighting
 from ..reasoning.evaluation import CONFIDENT, ReliabilityBin, SetReport, set_report
 from ..reasoning.triage import Triage
 from .load import iter_cases
@@ -38,25 +39,42 @@ def evaluate_sets(paths: Sequence[Path], triage: Triage) -> list[SetReport]:
     return reports
 
 
-def with_temperature(triage: Triage, temperature: float) -> Triage:
-    """The same knowledge base with another temperature: a what-if for tuning, never saved."""
+def with_calibration(
+    triage: Triage, temperature: float | None = None, prior_weight: float | None = None
+) -> Triage:
+    """The same knowledge base with another temperature or prior weight: a what-if for
+    tuning, never saved."""
     kb = copy.copy(triage.kb)
-    kb.calibration = kb.calibration.model_copy(update={"temperature": temperature})
+    calibration = kb.calibration
+    if temperature is not None:
+        calibration = calibration.model_copy(update={"temperature": temperature})
+    if prior_weight is not None:
+        weighting = calibration.prior_weighting or PriorWeighting(
+            weight=prior_weight, rationale="a what-if for tuning, never saved", source="(none)"
+        )
+        calibration = calibration.model_copy(
+            update={"prior_weighting": weighting.model_copy(update={"weight": prior_weight})}
+        )
+    kb.calibration = calibration
     return Triage(kb)
 
 
-def render_grid(grid: Sequence[tuple[float, Sequence[SetReport]]], console: Console) -> None:
-    """One line per temperature and set: what tuning compares (the smallest log loss wins)."""
+def render_grid(
+    grid: Sequence[tuple[tuple[float, float], Sequence[SetReport]]], console: Console
+) -> None:
+    """One line per (temperature, prior weight) and set: what tuning compares (the smallest
+    log loss wins)."""
     width = max(len("set"), *(len(r.name) for _, reports in grid for r in reports))
     console.print(
-        f"{'T':>5}  {'set':<{width}}  cases  top-1  top-3  mean top-1 p    gap  Brier  log loss",
+        f"{'T':>5}  {'prior w':>7}  {'set':<{width}}  cases  top-1  top-3  mean top-1 p    gap  "
+        "Brier  log loss",
         soft_wrap=True,
     )
-    for temperature, reports in grid:
+    for (temperature, prior_weight), reports in grid:
         for r in reports:
             console.print(
-                f"{temperature:>5.2f}  {r.name:<{width}}  {r.cases:>5}  {_pct(r.top1):>5}  "
-                f"{_pct(r.top3):>5}  {_pct(r.mean_top_probability):>12}  "
+                f"{temperature:>5.2f}  {prior_weight:>7.2f}  {r.name:<{width}}  {r.cases:>5}  "
+                f"{_pct(r.top1):>5}  {_pct(r.top3):>5}  {_pct(r.mean_top_probability):>12}  "
                 f"{_num(r.calibration_gap, 2):>5}  {_num(r.brier):>5}  {_num(r.log_loss):>8}",
                 soft_wrap=True,
             )
@@ -67,6 +85,7 @@ def report_dict(reports: Iterable[SetReport], triage: Triage) -> dict[str, Any]:
     return {
         "knowledge_base": {"version": triage.kb.version, "hash": triage.kb.fingerprint},
         "temperature": calibration.temperature,
+        "prior_weight": calibration.prior_weight,
         "tuned_on": list(calibration.tuned_on),
         "sets": [report.model_dump(mode="json") for report in reports],
     }
@@ -86,7 +105,7 @@ def render_text(reports: Sequence[SetReport], triage: Triage, console: Console) 
     calibration = triage.kb.calibration
     console.print(
         f"knowledge base {triage.kb.version} ({triage.kb.fingerprint}); temperature "
-        f"{calibration.temperature:g}, tuned on {', '.join(calibration.tuned_on) or 'nothing'}",
+        f"{calibration.temperature:g}, prior weight {calibration.prior_weight:g}, tuned on {', '.join(calibration.tuned_on) or 'nothing'}",
         soft_wrap=True,
     )
     # Plain fixed columns rather than a rich table: the same text in a terminal, a CI log and

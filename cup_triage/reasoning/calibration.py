@@ -91,16 +91,32 @@ class OtherPrimary(_Model):
         return self
 
 
+class PriorWeighting(_Model):
+    """How much the prior counts against the evidence: its log is multiplied by `weight`
+    (a logarithmic pool of the stated prior with an even one), because the published mixes
+    of primaries behind CUP disagree by several times."""
+
+    weight: float = Field(gt=0, le=1)
+    rationale: str = Field(min_length=20)
+    source: str = Field(min_length=5)
+
+
 class Calibration(_Model):
-    """Temperature scaling: score = temperature × (log prior + Σ weight × log LR), which keeps
-    the order of the candidates and only softens the stated probabilities."""
+    """score = temperature × (prior weight × log prior + Σ weight × log LR). The temperature
+    keeps the order of the candidates and only softens the stated probabilities; the prior
+    weight lets the evidence of the case count more against the prior mix."""
 
     temperature: float = Field(gt=0, le=1)
+    prior_weighting: PriorWeighting | None = None
     tuned_on: tuple[str, ...] = ()
     checked_on: tuple[str, ...] = ()
     other_primary: OtherPrimary | None = None
     rationale: str = Field(min_length=20)
     source: str = Field(min_length=5)
+
+    @property
+    def prior_weight(self) -> float:
+        return self.prior_weighting.weight if self.prior_weighting is not None else 1.0
 
 
 NO_CALIBRATION = Calibration(

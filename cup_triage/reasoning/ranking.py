@@ -2,7 +2,7 @@
 
 The combined evidence is tempered and corrected for correlated findings (calibration.py):
 
-    score(p) = T · (log prior(p) + Σ_rules w_rule · log LR_rule(p))
+    score(p) = T · (w_prior · log prior(p) + Σ_rules w_rule · log LR_rule(p))
 
 over the listed primaries and one more candidate, "a primary not on the list", whose prior is
 the share of CUP that the list does not cover and which every rule treats as a primary it
@@ -50,7 +50,11 @@ class Ranker:
         prior = kb.prior()
         # The listed primaries share what the other-primary candidate leaves.
         self.prior = tuple(prior[p] * (1 - self.other_prior) for p in self.primaries)
-        self.log_prior = (*(_log(v) for v in self.prior), _log(self.other_prior))
+        # The prior counts with its weight (1 when the calibration block sets none): the
+        # other-primary share is a prior too and is weighted alike. The sex and age rules are
+        # evidence of this patient and count whole.
+        w = calibration.prior_weight
+        self.log_prior = (*(w * _log(v) for v in self.prior), w * _log(self.other_prior))
         self._log_lr = {
             rule.id: (
                 *(_log(rule.likelihood_ratio(p)) for p in self.primaries),
