@@ -105,7 +105,8 @@ def render_text(reports: Sequence[SetReport], triage: Triage, console: Console) 
     calibration = triage.kb.calibration
     console.print(
         f"knowledge base {triage.kb.version} ({triage.kb.fingerprint}); temperature "
-        f"{calibration.temperature:g}, prior weight {calibration.prior_weight:g}, tuned on {', '.join(calibration.tuned_on) or 'nothing'}",
+        f"{calibration.temperature:g}, prior weight {calibration.prior_weight:g}, "
+        f"tuned on {', '.join(calibration.tuned_on) or 'nothing'}",
         soft_wrap=True,
     )
     # Plain fixed columns rather than a rich table: the same text in a terminal, a CI log and
