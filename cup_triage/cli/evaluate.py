@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -18,6 +19,17 @@ from ..io.render import to_json
 from .common import Context, json_option, pass_context
 
 
+def _what_if(flag: str, name: str, what: str) -> Callable[[Callable], Callable]:
+    """A repeatable calibration number in (0, 1] that tuning tries instead of the stated one."""
+    return click.option(
+        flag,
+        name,
+        multiple=True,
+        type=click.FloatRange(0, 1, min_open=True),
+        help=f"What-if: evaluate {what}",
+    )
+
+
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 @click.option(
@@ -26,21 +38,17 @@ from .common import Context, json_option, pass_context
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write a self-contained HTML report with a reliability plot to this file.",
 )
-@click.option(
+@_what_if(
     "--temperature",
     "temperatures",
-    multiple=True,
-    type=click.FloatRange(0, 1, min_open=True),
-    help="What-if: evaluate at this temperature instead of the knowledge base's (repeat it "
-    "to compare several, as tuning does); prints one summary line per temperature and set.",
+    "at this temperature instead of the knowledge base's (repeat it to compare several, as "
+    "tuning does); prints one summary line per temperature and set.",
 )
-@click.option(
+@_what_if(
     "--prior-weight",
     "prior_weights",
-    multiple=True,
-    type=click.FloatRange(0, 1, min_open=True),
-    help="What-if: evaluate with this weight of the prior instead of the knowledge base's "
-    "(repeat it to compare several; with --temperature, every pair is evaluated).",
+    "with this weight of the prior instead of the knowledge base's (repeat it to compare "
+    "several; with --temperature, every pair is evaluated).",
 )
 @json_option
 @pass_context
