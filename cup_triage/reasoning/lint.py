@@ -18,6 +18,8 @@ PROFILE_FACT = "site_profile"
 """The fact that stains conclude when they name one primary (thyroglobulin: thyroid)."""
 EVIDENCE_TOLERANCE = 1.5
 """How far a likelihood ratio may sit from the ratio its recorded figures give (either way)."""
+NAME_GAP = r"[\s\-_./,]*"
+"""What may stand between the words of a test's name in advice text ('CA-125', 'CA 125')."""
 PLACEHOLDER = re.compile(r"\b(todo|tbd|fixme|lorem|xxx|placeholder)\b", re.IGNORECASE)
 
 
@@ -245,24 +247,37 @@ def _subset_workup_unlisted(kb: KnowledgeBase) -> list[Problem]:
 
 
 def _tests_named(kb: KnowledgeBase, text: str) -> dict[str, set[str]]:
-    """The tests (stains, serum tests, work-up studies) whose label the text spells out.
+    """The tests (stains, serum tests, work-up studies) the text names, by label or synonym.
 
-    Longer labels are matched first and blanked out, so 'serum PSA' is not also read as the
-    PSA stain.
+    A test is named by its label, the name in its label's brackets, or a synonym in
+    rules/synonyms.yaml ('EUS', 'CT thorax'), spelt with or without spaces, hyphens, dots and
+    slashes ('CA 125', 'PET-CT'), as the case loader reads them. Longer names are matched
+    first and blanked out, so 'serum PSA' is not also read as the PSA stain.
     """
-    labels: dict[str, set[str]] = defaultdict(set)
+    synonyms = getattr(kb.vocabulary, "synonyms", None)  # rules/synonyms.yaml, set by the loader
+    names: dict[str, set[str]] = defaultdict(set)
     for key, finding in kb.vocabulary.findings.items():
         if finding.section in ADVISABLE_SECTIONS:
-            for label in _short_labels(finding.label):
-                labels[label].add(key)
+            spellings = _short_labels(finding.label)
+            if synonyms is not None:
+                spellings += synonyms.words_for(finding.section, key.split(".", 1)[1])
+            for name in spellings:
+                names[name].add(key)
     named: dict[str, set[str]] = {}
-    for label in sorted(labels, key=lambda x: (-len(x), x)):
-        # 'CK20+', 'CK7−' and 'ER-positive' report a result (context), they do not ask for one.
-        pattern = rf"(?<![\w-]){re.escape(label)}(?![\w+\-−])"
+    for name in sorted(names, key=lambda x: (-len(x), x)):
+        pattern = _name_pattern(name)
         if re.search(pattern, text, re.IGNORECASE):
-            named[label] = labels[label]
+            named[name] = names[name]
             text = re.sub(pattern, " ", text, flags=re.IGNORECASE)
     return named
+
+
+def _name_pattern(name: str) -> str:
+    """A test's name as a pattern: its words and numbers joined by any spacing or punctuation
+    the case loader ignores. 'CK20+', 'CK7−' and 'ER-positive' report a result (context),
+    they do not ask for one."""
+    parts = [re.escape(p) for p in re.findall(r"[^\W_]+|[^\w\s\-./]", name)]
+    return r"(?<![\w-])" + NAME_GAP.join(parts) + r"(?![\w+\-−])"
 
 
 def _short_labels(label: str) -> list[str]:
