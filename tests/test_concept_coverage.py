@@ -90,6 +90,29 @@ GAPS_CLOSED = [
     ({"workup": {"endoscopic_ultrasound": "negative"}}, "pancreas", "down"),
     ({"workup": {"bronchoscopy": "abnormal"}}, "lung", "up"),
     ({"history": {"anaemia": "yes"}}, "colorectal", "up"),
+    # Issue 16 item 1, the second round of gaps (the published reports' tally).
+    ({"sites": ["liver", "parotid"]}, "skin_squamous", "up"),
+    ({"sites": ["liver", "breast"]}, "melanoma", "up"),
+    ({"sites": ["liver", "thyroid"]}, "kidney", "up"),
+    ({"sites": ["liver", "sinonasal_skull_base"]}, "kidney", "up"),
+    ({"imaging": {"generalised_lymphadenopathy": "yes"}}, "lymphoma", "up"),
+    ({"markers": {"cea": "positive"}}, "colorectal", "up"),
+    ({"markers": {"cea": "negative"}}, "colorectal", "down"),
+    ({"markers": {"ema": "negative"}}, "liver", "up"),
+    ({"markers": {"vimentin": "positive"}}, "kidney", "up"),
+    ({"markers": {"vimentin": "negative"}}, "kidney", "down"),
+    ({"labs": {"ca72_4": "elevated"}}, "stomach", "up"),
+    ({"labs": {"bilirubin": "45 µmol/L"}}, "biliary", "up"),
+    ({"labs": {"paraprotein": "elevated"}}, "lymphoma", "up"),
+    ({"history": {"cytopenias": "yes"}}, "breast", "up"),
+    ({"history": {"abdominal_distension": "yes"}}, "ovary", "up"),
+    ({"history": {"venous_thrombosis": "yes"}}, "pancreas", "up"),
+    ({"workup": {"capsule_endoscopy": "negative"}}, "small_bowel", "down"),
+    ({"workup": {"pelvic_ultrasound": "negative"}}, "ovary", "down"),
+    ({"workup": {"abdominal_ultrasound": "negative"}}, "kidney", "down"),
+    ({"workup": {"chest_radiograph": "negative"}}, "lung", "down"),
+    ({"workup": {"whole_body_mri": "negative"}}, "kidney", "down"),
+    ({"workup": {"rectal_examination": "abnormal"}}, "colorectal", "up"),
 ]
 
 
@@ -102,3 +125,182 @@ def test_a_new_id_moves_the_ranking_as_its_source_says(assess, change, primary, 
     patient = {k: v for k, v in change.items() if k == "sex"}  # the same patient before
     before, after = probability({**BASE, **patient}), probability({**BASE, **change})
     assert (after > before) if way == "up" else (after < before)
+
+
+# Clinical cases for the new findings, spelt as reports spell them (synonyms), with the
+# primary the findings' sources say should lead (top 1) or stay among the leaders (top 3).
+NEW_FINDINGS_CASES = [
+    (
+        "squamous carcinoma in the parotid and neck nodes of an old man: facial skin",
+        {
+            "sex": "male",
+            "age": 74,
+            "histology": "squamous_cell_carcinoma",
+            "sites": ["parotid gland", "cervical_nodes"],
+        },
+        "skin_squamous",
+        3,
+    ),
+    (
+        "adenoid cystic carcinoma in the lungs: a salivary primary",
+        {"sex": "female", "age": 55, "histology": "adenoid cystic", "sites": ["lung"]},
+        "salivary_gland",
+        1,
+    ),
+    (
+        "vimentin-positive clear-cell carcinoma in the sinuses and bone: renal",
+        {
+            "sex": "male",
+            "age": 63,
+            "histology": "clear_cell_carcinoma",
+            "sites": ["paranasal sinus", "bone"],
+            "markers": {"vimentin": "positive"},
+        },
+        "kidney",
+        1,
+    ),
+    (
+        "thyroglobulin- and TTF-1-negative adenocarcinoma in the thyroid and lungs: renal",
+        {
+            "sex": "female",
+            "age": 68,
+            "histology": "adenocarcinoma",
+            "sites": ["thyroid gland", "lung"],
+            "markers": {"ttf1": "negative", "thyroglobulin": "negative", "vimentin": "positive"},
+        },
+        "kidney",
+        1,
+    ),
+    (
+        "keratin-negative, S100-positive deposit in the breast and skin: melanoma",
+        {
+            "sex": "female",
+            "age": 50,
+            "histology": "poorly_differentiated_carcinoma",
+            "sites": ["breast parenchyma", "skin"],
+            "markers": {"pan_ck": "negative", "s100": "positive"},
+        },
+        "melanoma",
+        1,
+    ),
+    (
+        "blastic bone and marrow disease with thrombocytopenia in a man: prostate",
+        {
+            "sex": "male",
+            "age": 72,
+            "histology": "adenocarcinoma",
+            "sites": ["bone", "bone_marrow"],
+            "history": {"thrombocytopenia": "yes"},
+            "imaging": {"blastic_bone_lesions": "yes"},
+        },
+        "prostate",
+        1,
+    ),
+    (
+        "CK7-/CK20+, CEA-positive adenocarcinoma in the liver: colorectal",
+        {
+            "sex": "female",
+            "age": 64,
+            "histology": "adenocarcinoma",
+            "sites": ["liver"],
+            "markers": {"ck7": "negative", "ck20": "positive", "cea ihc": "positive"},
+        },
+        "colorectal",
+        1,
+    ),
+    (
+        "generalised nodes, EMA-negative undifferentiated tumour in a young man: lymphoma",
+        {
+            "sex": "male",
+            "age": 45,
+            "histology": "poorly_differentiated_carcinoma",
+            "sites": ["cervical_nodes", "axillary_nodes", "inguinal_nodes"],
+            "imaging": {"generalized lymphadenopathy": "yes"},
+            "markers": {"ema": "negative"},
+        },
+        "lymphoma",
+        1,
+    ),
+    (
+        "liver adenocarcinoma with a DVT, distension, raised bilirubin and CA 72-4: pancreas",
+        {
+            "sex": "male",
+            "age": 66,
+            "histology": "adenocarcinoma",
+            "sites": ["liver"],
+            "history": {"dvt": "yes", "abdominal distension": "yes"},
+            "labs": {"bilirubin": "45 µmol/L", "ca 72-4": 30},
+        },
+        "pancreas",
+        3,
+    ),
+    (
+        "well-differentiated NET in liver and mesenteric nodes, a capsule lesion: small bowel",
+        {
+            "sex": "male",
+            "age": 60,
+            "histology": "neuroendocrine_tumor",
+            "sites": ["liver", "mesenteric_nodes"],
+            "workup": {"video capsule endoscopy": "abnormal"},
+        },
+        "neuroendocrine",
+        3,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("presentation", "case", "primary", "within"),
+    NEW_FINDINGS_CASES,
+    ids=[c[0] for c in NEW_FINDINGS_CASES],
+)
+def test_a_case_with_the_new_findings_ranks_as_its_sources_say(
+    assess, presentation, case, primary, within
+):
+    ranking = [c.primary for c in assess(case, suggest=False).candidates]
+    assert primary in ranking[:within], f"{presentation}: {ranking[:5]}"
+
+
+# A new work-up id is one the advice understands: once the case holds it, the advice that
+# asks for it is withheld and the rest of that work-up still is given.
+WORKUP_HELD = [
+    (
+        {
+            "sex": "male",
+            "age": 70,
+            "histology": "adenocarcinoma",
+            "sites": ["bone"],
+            "history": {"lower_urinary_symptoms": "yes"},
+        },
+        "rectal_examination",
+        "negative",
+        "Digital rectal examination",
+        "Serum PSA",
+    ),
+    (
+        {
+            "sex": "female",
+            "age": 58,
+            "histology": "adenocarcinoma",
+            "sites": ["peritoneum"],
+            "history": {"pelvic_pain_or_bloating": "yes"},
+        },
+        "pelvic_ultrasound",
+        "negative",
+        "Transvaginal/pelvic ultrasound",
+        "CA-125",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "study", "result", "withheld", "kept"), WORKUP_HELD)
+def test_advice_for_a_new_study_is_withheld_once_the_case_holds_it(
+    assess, case, study, result, withheld, kept
+):
+    def texts(data):
+        return " | ".join(item.text for item in assess(data).advice)
+
+    before = texts(case)
+    after = texts({**case, "workup": {study: result}})
+    assert withheld in before and kept in before
+    assert withheld not in after and kept in after

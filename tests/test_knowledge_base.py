@@ -1,3 +1,5 @@
+import pytest
+
 """The knowledge base is data: every rule explained and sourced, no clinical fact in Python."""
 
 import ast
@@ -127,6 +129,43 @@ def test_advice_must_list_the_test_its_text_names(kb):
     )
     messages = _errors_of(asks_what_it_knows, "workup.minimal.testicular_us.raised_afp")
     assert any("already know" in m for m in messages)
+
+
+ADVICE_NAMING = [
+    # (advice text, the finding it names, why)
+    ("FDG-PET-CT before panendoscopy.", "workup.pet_ct", "label FDG-PET/CT, other punctuation"),
+    ("Arrange a CT thorax.", "workup.chest_ct", "a synonym (CT thorax) of chest CT"),
+    ("Ask for EUS of the pancreas.", "workup.endoscopic_ultrasound", "the synonym EUS"),
+    ("Measure CA 125 and CA19-9.", "labs.ca125", "CA-125 spelt with a space"),
+    ("Digital rectal examination.", "workup.rectal_examination", "the label inside a phrase"),
+    ("Transvaginal/pelvic ultrasound.", "workup.pelvic_ultrasound", "a slash between words"),
+]
+
+
+@pytest.mark.parametrize(("text", "finding", "why"), ADVICE_NAMING)
+def test_the_lint_sees_a_test_named_in_advice_however_it_is_spelt(kb, text, finding, why):
+    rule_id = "workup.targeted.lead_ovary.serum"
+    rule = kb.rules_by_id[rule_id]
+    unlisted = _with_rule(
+        kb, rule_id, asks_for=(), advice=rule.advice.model_copy(update={"text": text})
+    )
+    assert any("asks_for" in m for m in _errors_of(unlisted, rule_id)), why
+    listed = _with_rule(
+        kb, rule_id, asks_for=(finding,), advice=rule.advice.model_copy(update={"text": text})
+    )
+    assert not [m for m in _errors_of(listed, rule_id) if finding.split(".")[1] in m], why
+
+
+def test_a_result_written_as_a_result_is_context_not_a_request(kb):
+    rule_id = "workup.targeted.lead_ovary.serum"
+    rule = kb.rules_by_id[rule_id]
+    text = "The tumour is CK7+ and ER-positive; the CA-125 is raised."
+    changed = _with_rule(
+        kb, rule_id, asks_for=(), advice=rule.advice.model_copy(update={"text": text})
+    )
+    messages = _errors_of(changed, rule_id)
+    assert any("CA-125" in m for m in messages)
+    assert not any("CK7" in m or "(ER)" in m or " ER" in m for m in messages)
 
 
 def test_a_subset_not_withdrawn_when_the_stains_name_another_primary_fails_the_lint(kb):

@@ -249,8 +249,8 @@ def _subset_workup_unlisted(kb: KnowledgeBase) -> list[Problem]:
 def _tests_named(kb: KnowledgeBase, text: str) -> dict[str, set[str]]:
     """The tests (stains, serum tests, work-up studies) the text names, by label or synonym.
 
-    A test is named by its label, the name in its label's brackets, or a synonym in
-    rules/synonyms.yaml ('EUS', 'CT thorax'), spelt with or without spaces, hyphens, dots and
+    A test is named by its label (a serum test also without 'serum'), the name in its label's
+    brackets, or a synonym in rules/synonyms.yaml ('EUS', 'CT thorax'), spelt with or without spaces, hyphens, dots and
     slashes ('CA 125', 'PET-CT'), as the case loader reads them. Longer names are matched
     first and blanked out, so 'serum PSA' is not also read as the PSA stain.
     """
@@ -259,6 +259,9 @@ def _tests_named(kb: KnowledgeBase, text: str) -> dict[str, set[str]]:
     for key, finding in kb.vocabulary.findings.items():
         if finding.section in ADVISABLE_SECTIONS:
             spellings = _short_labels(finding.label)
+            # 'serum CA-125' is also named 'CA-125' (shared with a stain of that name, e.g.
+            # PSA: either finding listed satisfies the check).
+            spellings += [n[len("serum ") :] for n in spellings if n.startswith("serum ")]
             if synonyms is not None:
                 spellings += synonyms.words_for(finding.section, key.split(".", 1)[1])
             for name in spellings:
