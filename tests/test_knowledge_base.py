@@ -1,9 +1,9 @@
-import pytest
-
 """The knowledge base is data: every rule explained and sourced, no clinical fact in Python."""
 
 import ast
 from pathlib import Path
+
+import pytest
 
 from cup_triage.reasoning.knowledge import Evidence, KnowledgeBase, Rate
 from cup_triage.reasoning.lint import audit, lint

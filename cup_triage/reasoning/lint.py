@@ -249,9 +249,10 @@ def _subset_workup_unlisted(kb: KnowledgeBase) -> list[Problem]:
 def _tests_named(kb: KnowledgeBase, text: str) -> dict[str, set[str]]:
     """The tests (stains, serum tests, work-up studies) the text names, by label or synonym.
 
-    A test is named by its label (a serum test also without 'serum'), the name in its label's
-    brackets, or a synonym in rules/synonyms.yaml ('EUS', 'CT thorax'), spelt with or without spaces, hyphens, dots and
-    slashes ('CA 125', 'PET-CT'), as the case loader reads them. Longer names are matched
+    A test is named by its label (a serum test also without 'serum'), the name in its
+    label's brackets, or a synonym in rules/synonyms.yaml ('EUS', 'CT thorax'), spelt with or
+    without spaces, hyphens, dots, slashes and commas ('CA 125', 'PET-CT'), as the case
+    loader reads them (commas aside). Longer names are matched
     first and blanked out, so 'serum PSA' is not also read as the PSA stain.
     """
     synonyms = getattr(kb.vocabulary, "synonyms", None)  # rules/synonyms.yaml, set by the loader
