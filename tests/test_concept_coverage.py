@@ -95,6 +95,7 @@ GAPS_CLOSED = [
     ({"sites": ["liver", "breast"]}, "melanoma", "up"),
     ({"sites": ["liver", "thyroid"]}, "kidney", "up"),
     ({"sites": ["liver", "sinonasal_skull_base"]}, "kidney", "up"),
+    ({"sites": ["liver", "uterus"]}, "breast", "up"),
     ({"imaging": {"generalised_lymphadenopathy": "yes"}}, "lymphoma", "up"),
     ({"markers": {"cea": "positive"}}, "colorectal", "up"),
     ({"markers": {"cea": "negative"}}, "colorectal", "down"),
