@@ -116,3 +116,21 @@ def test_score_reads_a_folder_of_bundles_and_ask_reads_a_bundle(tmp_path):
     asked = run("ask", FHIR / "bone-psa.json", "--save", tmp_path / "s.yaml", input="quit\n")
     assert asked.exit_code == 0, asked.output
     assert "bone-psa" in asked.output
+
+
+def test_a_total_bilirubin_in_mg_dl_is_read_in_the_reference_unit(tmp_path):
+    bundle = _bundle()
+    observation = copy.deepcopy(
+        next(e for e in bundle["entry"] if e["resource"].get("id") == "psa")
+    )
+    observation["fullUrl"] = "urn:uuid:bone-psa-bilirubin"
+    observation["resource"].update(
+        id="bilirubin",
+        code={"coding": [{"system": "http://loinc.org", "code": "1975-2"}]},
+        valueQuantity={"value": 2.4, "unit": "mg/dL"},
+    )
+    bundle["entry"].append(observation)
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(bundle))
+    [case] = cup_triage.load_cases(path)
+    assert case.labs["bilirubin"] == pytest.approx(2.4 * 17.1)
