@@ -20,6 +20,7 @@ import cup_triage
 from cup_triage.cli import cli
 from cup_triage.reasoning.consistency import implied_answers
 from cup_triage.reasoning.errors import CaseError
+from cup_triage.reasoning.lint import name_pattern
 
 from .strategies import case_data
 
@@ -258,8 +259,9 @@ def _advice_and_workup(assessment):
 
 
 def _asks(texts, name):
-    """Whether a text asks for a test by this name (a name followed by + or − reports one)."""
-    pattern = rf"(?<![\w-]){re.escape(name)}(?![\w+\-−])"
+    """Whether a text asks for a test by this name, spelt as the lint reads it (with any
+    spacing or punctuation: 'CA 125' is 'CA-125'; a name followed by + or − reports one)."""
+    pattern = name_pattern(name)
     return any(re.search(pattern, t, re.IGNORECASE) for t in texts)
 
 

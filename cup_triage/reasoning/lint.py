@@ -189,7 +189,7 @@ def _bad_asks_for(kb: KnowledgeBase, rule: Rule) -> list[str]:
             f"asks for {', '.join(asked_and_required)}, which its own conditions already know"
         )
     listed = set(rule.asks_for) | {c.finding for c in rule.when if c.finding}
-    named = _tests_named(kb, rule.advice.text)
+    named = tests_named(kb, rule.advice.text)
     missing = sorted(label for label, keys in named.items() if not keys & listed)
     if missing:
         messages.append(
@@ -231,7 +231,7 @@ def _subset_workup_unlisted(kb: KnowledgeBase) -> list[Problem]:
     problems = []
     for subset in kb.subsets.values():
         for step in subset.workup:
-            named = _tests_named(kb, step.text)
+            named = tests_named(kb, step.text)
             missing = sorted(
                 label for label, keys in named.items() if not keys & set(step.asks_for)
             )
@@ -246,7 +246,7 @@ def _subset_workup_unlisted(kb: KnowledgeBase) -> list[Problem]:
     return problems
 
 
-def _tests_named(kb: KnowledgeBase, text: str) -> dict[str, set[str]]:
+def tests_named(kb: KnowledgeBase, text: str) -> dict[str, set[str]]:
     """The tests (stains, serum tests, work-up studies) the text names, by label or synonym.
 
     A test is named by its label (a serum test also without 'serum'), the name in its
@@ -269,18 +269,18 @@ def _tests_named(kb: KnowledgeBase, text: str) -> dict[str, set[str]]:
                 names[name].add(key)
     named: dict[str, set[str]] = {}
     for name in sorted(names, key=lambda x: (-len(x), x)):
-        pattern = _name_pattern(name)
+        pattern = name_pattern(name)
         if re.search(pattern, text, re.IGNORECASE):
             named[name] = names[name]
             text = re.sub(pattern, " ", text, flags=re.IGNORECASE)
     return named
 
 
-def _name_pattern(name: str) -> str:
-    """A test's name as a pattern: its words and numbers joined by any spacing or punctuation
-    the case loader ignores. 'CK20+', 'CK7−' and 'ER-positive' report a result (context),
-    they do not ask for one."""
-    parts = [re.escape(p) for p in re.findall(r"[^\W_]+|[^\w\s\-./]", name)]
+def name_pattern(name: str) -> str:
+    """A test's name as a pattern: its words and numbers ('NKX', '3', '1') joined by any
+    spacing or punctuation the case loader ignores. 'CK20+', 'CK7−' and 'ER-positive' report
+    a result (context), they do not ask for one."""
+    parts = [re.escape(p) for p in re.findall(r"[^\W\d_]+|\d+|[^\w\s\-./,]", name)]
     return r"(?<![\w-])" + NAME_GAP.join(parts) + r"(?![\w+\-−])"
 
 
