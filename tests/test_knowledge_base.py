@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from cup_triage.reasoning.knowledge import Evidence, KnowledgeBase, Rate
-from cup_triage.reasoning.lint import audit, lint, name_pattern, tests_named
+from cup_triage.reasoning.lint import audit, lint, name_pattern
+from cup_triage.reasoning.lint import tests_named as named_in_text
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cup_triage"
 
@@ -160,7 +161,7 @@ def test_the_lint_sees_a_test_named_in_advice_however_it_is_spelt(kb, text, find
 def test_the_held_out_check_and_the_lint_read_a_test_name_alike(kb):
     # tests/test_consistency_heldout.py asks "does the advice still ask for X?" with the
     # lint's own reading of a name, so 'CA 125' in advice counts as asking for CA-125.
-    named = tests_named(kb, "Measure CA 125; ask for NKX 3.1.")
+    named = named_in_text(kb, "Measure CA 125; ask for NKX 3.1.")
     assert {"CA-125", "NKX3.1"} <= set(named)
     assert re.search(name_pattern("CA-125"), "measure ca125 now", re.IGNORECASE)
     assert not re.search(name_pattern("CK7"), "CK7+ and CK7−", re.IGNORECASE)
