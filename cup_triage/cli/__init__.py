@@ -8,6 +8,8 @@ batch or teaching code, and no command pays for the imports of another.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import click
 
@@ -104,4 +106,37 @@ def cli(ctx: click.Context, rules_dir: str | None, debug: bool) -> None:
 
 def main() -> None:
     """Entry point of the `cup-triage` script."""
-    cli()
+    try:
+        cli()
+    except SystemExit as done:
+        if isinstance(done.code, int | None):
+            _exit_now(done.code or 0)
+        raise
+
+
+def _exit_now(code: int) -> None:
+    """End the process once the command is done, without the interpreter's teardown.
+
+    Tearing down frees every object one by one (the knowledge base, the compiled rules,
+    every module): about a tenth of a second of CPU after `rank` had printed, paid by every
+    command. The exit handlers still run and the output is flushed first; where anything
+    else could still be running (another thread) or the output cannot be flushed (a closed
+    pipe), the ordinary exit is taken, so what the user sees never changes.
+    """
+    import atexit
+    import threading
+
+    if threading.active_count() > 1:
+        raise SystemExit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        raise SystemExit(code) from None
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        raise SystemExit(code) from None
+    os._exit(code)

@@ -9,7 +9,6 @@ import click
 
 from ..io.load import load_case
 from ..io.render import assessment_document, render_assessment, to_json
-from ..sessions.teaching import theories
 from .common import Context, pass_context
 
 
@@ -53,7 +52,12 @@ def rank(
         if not cases:
             raise click.BadParameter(f"no case {case_id!r} in {case_file}", param_hint="--case")
     results = [(case, ctx.triage.assess(case)) for case in cases]
-    views = [theories(ctx.triage, case) if show_theories else () for case in cases]
+    views: list = [()] * len(cases)
+    if show_theories:
+        # The teaching code loads only for the one option that needs it.
+        from ..sessions.teaching import theories
+
+        views = [theories(ctx.triage, case) for case in cases]
     if as_json or output_format == "json":
         shown = [[replace(v, ranking=v.ranking[:top]) for v in vs] for vs in views]
         document = assessment_document(

@@ -55,14 +55,7 @@ class Ranker:
         # evidence of this patient and count whole.
         w = calibration.prior_weight
         self.log_prior = (*(w * _log(v) for v in self.prior), w * _log(self.other_prior))
-        self._log_lr = {
-            rule.id: (
-                *(_log(rule.likelihood_ratio(p)) for p in self.primaries),
-                _log(rule.lr_others),
-            )
-            for rule in kb.rules
-            if rule.is_evidence
-        }
+        self._log_lr = {rule.id: self._log_ratios(rule) for rule in kb.rules if rule.is_evidence}
         self.discount = Discount(
             kb.vocabulary,
             {rule_id: kb.rules_by_id[rule_id] for rule_id in self._log_lr},
@@ -75,6 +68,13 @@ class Ranker:
             rule.id: (rule.priority, len(rule.when), -index) for index, rule in enumerate(kb.rules)
         }
         self._order = {rule.id: index for index, rule in enumerate(kb.rules)}
+
+    def _log_ratios(self, rule: Rule) -> tuple[float, ...]:
+        """log LR of a rule for each listed primary, then for a primary not on the list (a
+        rule names a few primaries; every other one gets `lr_others`)."""
+        others = _log(rule.lr_others)
+        named = {primary: _log(value) for primary, value in rule.lr.items()}
+        return (*(named.get(p, others) for p in self.primaries), others)
 
     def counted(self, fired: Iterable[str]) -> tuple[list[str], dict[str, str]]:
         """The fired evidence rules that count, and for each superseded one the rule that won."""

@@ -97,10 +97,12 @@ class Triage:
         self.stamp = KnowledgeBaseStamp(version=kb.version, hash=kb.fingerprint)
         self._contributions: dict[tuple[str, str], Contribution | None] = {}
         self._rounded_prior = tuple(round(p, 6) for p in self.ranker.prior)
+        primaries = self.ranker.primaries
         self._codes = tuple(
             (kb.vocabulary.primaries[p].icd_o3, kb.vocabulary.primaries[p].oncotree)
-            for p in self.ranker.primaries
+            for p in primaries
         )
+        self._by_id = sorted(range(len(primaries)), key=primaries.__getitem__)
         self._per_rule: dict[str, dict[str, Any]] = {}
         self._small_networks = 0
         vocabulary = kb.vocabulary
@@ -146,20 +148,35 @@ class Triage:
         """What a batch row needs of a case: the same ranking, subsets and red flags as its
         Assessment, without the explanations (and several times cheaper to build)."""
         evaluation = self.evaluate(case)
-        primaries = self.ranker.primaries
+        primaries, codes = self.ranker.primaries, self._codes
         posterior = evaluation.posterior
-        order = sorted(range(len(primaries)), key=lambda i: (-posterior[i], primaries[i]))
-        rules = [self.kb.rules_by_id[rule_id] for rule_id in evaluation.fired]
+        fired = evaluation.fired
+        subsets, red_flags = self._raised
         return RankedCase(
             case_id=case.id,
             knowledge_base=self.stamp,
             candidates=tuple(
-                RankedPrimary(primaries[i], round(posterior[i], 6), *self._codes[i]) for i in order
+                RankedPrimary(primaries[i], round(posterior[i], 6), *codes[i])
+                for i in self._order(posterior)
             ),
             other_primary_probability=round(evaluation.other, 6),
-            subsets=tuple(dict.fromkeys(r.subset for r in rules if r.subset)),
-            red_flags=tuple(dict.fromkeys(r.red_flag for r in rules if r.red_flag)),
+            subsets=tuple(dict.fromkeys(subsets[r] for r in fired if r in subsets)),
+            red_flags=tuple(dict.fromkeys(red_flags[r] for r in fired if r in red_flags)),
             confirmed_primary=case.confirmed_primary,
+        )
+
+    def _order(self, posterior: tuple[float, ...]) -> list[int]:
+        """The primaries' indices, most probable first, ties by primary id: a stable sort of
+        the indices taken in id order (`reverse` keeps equal keys in their order)."""
+        return sorted(self._by_id, key=posterior.__getitem__, reverse=True)
+
+    @cached_property
+    def _raised(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Rule id -> the subset it raises, and rule id -> the red flag it raises."""
+        rules = self.kb.rules
+        return (
+            {r.id: r.subset for r in rules if r.subset},
+            {r.id: r.red_flag for r in rules if r.red_flag},
         )
 
     def assess(self, case: Case, *, suggest: bool = True, explain: bool = True) -> Assessment:
@@ -170,10 +187,7 @@ class Triage:
         """
         evaluation = self.evaluate(case)
         rules = [self.kb.rules_by_id[rule_id] for rule_id in evaluation.fired]
-        order = sorted(
-            range(len(self.ranker.primaries)),
-            key=lambda i: (-evaluation.posterior[i], self.ranker.primaries[i]),
-        )
+        order = self._order(evaluation.posterior)
         candidates = tuple(self._candidate(i, evaluation, explain) for i in order)
         # What the case holds: every answer as given (a premise set aside for a conflict is
         # still in the case) and every answer they imply. Nothing held is asked for again.
