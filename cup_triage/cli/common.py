@@ -44,9 +44,25 @@ class Context:
 
     @cached_property
     def triage(self) -> Triage:
-        from ..reasoning.triage import Triage
+        return self.triage_fired_by()
 
-        return Triage(self.kb)
+    def triage_fired_by(self, engine: str | None = None) -> Triage:
+        """The triage of this knowledge base whose rules `engine` fires (experta by default).
+
+        For the bundled rules it is built once per process and shared: a program or a test
+        suite that runs many commands in one process compiles the rules once, as a single
+        command does (a triage holds only the compiled rules and answers that depend on
+        the rules alone). Another rules folder gets its own.
+        """
+        from ..reasoning.triage import EXPERTA, Triage
+
+        engine = engine or EXPERTA
+        if self.rules_dir:
+            return Triage(self.kb, engine)
+        shared = _SHARED.get(engine)
+        if shared is None or shared.kb is not self.kb:
+            shared = _SHARED[engine] = Triage(self.kb, engine)
+        return shared
 
     @cached_property
     def questionnaire(self) -> Questionnaire:
@@ -56,6 +72,9 @@ class Context:
             self.kb.vocabulary, Path(self.rules_dir) if self.rules_dir else None
         )
 
+
+_SHARED: dict[str, Triage] = {}
+"""The bundled knowledge base's triage, per engine."""
 
 pass_context = click.make_pass_decorator(Context)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")

@@ -18,7 +18,7 @@ from ..io.load import iter_records
 from ..io.partial import partial_path
 from ..io.render import to_json
 from ..reasoning.errors import InputError, TryAgainError
-from ..reasoning.triage import ENGINES, EVALUATOR, Triage
+from ..reasoning.triage import ENGINES, EVALUATOR
 from .common import Context, json_option, pass_context
 
 TERMINATED = 143
@@ -212,7 +212,7 @@ def _run(ctx, loaded, output, top_k, resume, jobs, engine, progress, inputs):
         started = time.perf_counter()
         summary = score_to_file(
             loaded,
-            Triage(ctx.kb, fired_by=engine),
+            ctx.triage_fired_by(engine),
             output,
             top_k,
             resume=resume,
