@@ -102,3 +102,10 @@ def test_proper_scores_reward_the_truth(assess):
     wrong = right.model_copy(update={"confirmed_primary": "lung"})
     good, bad = set_report("good", [right]), set_report("bad", [wrong])
     assert good.brier < bad.brier and good.log_loss < bad.log_loss
+
+
+@pytest.mark.parametrize("option", ["--temperature", "--prior-weight"])
+@pytest.mark.parametrize("value", ["nan", "NaN", "0", "1.5", "-0.5", "inf"])
+def test_a_what_if_calibration_number_outside_0_1_is_a_usage_error(run, option, value):
+    result = run("evaluate", CASES / "teaching", option, value)
+    assert result.exit_code == 2, result.output

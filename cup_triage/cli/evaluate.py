@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,8 +27,18 @@ def _what_if(flag: str, name: str, what: str) -> Callable[[Callable], Callable]:
         name,
         multiple=True,
         type=click.FloatRange(0, 1, min_open=True),
+        callback=_no_nan,
         help=f"What-if: evaluate {what}",
     )
+
+
+def _no_nan(
+    ctx: click.Context, param: click.Parameter, values: tuple[float, ...]
+) -> tuple[float, ...]:
+    # nan fails both bounds' comparisons, so FloatRange lets it through.
+    if any(math.isnan(v) for v in values):
+        raise click.BadParameter("nan is not a number in (0, 1]", ctx=ctx, param=param)
+    return values
 
 
 @click.command()
