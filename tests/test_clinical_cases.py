@@ -503,3 +503,24 @@ def test_an_umbilical_nodule_points_to_the_abdomen_and_pelvis(assess, sex, expec
     counted = {e.rule_id for e in leader.evidence_for + leader.evidence_against}
     assert "exam.umbilical_nodule.yes" in counted
     assert not counted & {"site.skin.yes", "site.skin.only"}
+
+
+# A clear skeleton is weighed once: by the single-site rule when one fired (its pattern, one
+# site and everything else clear, includes the skeleton), by site.bone.no otherwise.
+@pytest.mark.parametrize(
+    ("sites", "bone_no_counted"),
+    [
+        (["peritoneum"], False),
+        (["cervical_nodes"], False),
+        (["liver", "lung"], True),
+        (["adrenal"], True),
+    ],
+    ids=["peritoneum only", "neck nodes only", "liver and lung", "adrenal only (no .only rule)"],
+)
+def test_a_clear_skeleton_counts_once_against_prostate(assess, sites, bone_no_counted):
+    assessment = assess(
+        {"sex": "male", "age": 68, "sites": sites, "histology": "adenocarcinoma"}, suggest=False
+    )
+    prostate = next(c for c in assessment.candidates if c.primary == "prostate")
+    counted = {e.rule_id for e in prostate.evidence_for + prostate.evidence_against}
+    assert ("site.bone.no" in counted) is bone_no_counted, sorted(counted)
