@@ -10,6 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from cup_triage.cli import cli
+from cup_triage.reasoning.case import parse_case
 
 CONCEPTS = yaml.safe_load((Path(__file__).parent / "data" / "cup_concepts.yaml").read_text())
 
@@ -305,3 +306,36 @@ def test_advice_for_a_new_study_is_withheld_once_the_case_holds_it(
     after = texts({**case, "workup": {study: result}})
     assert withheld in before and kept in before
     assert withheld not in after and kept in after
+
+
+# Session 5: findings transcribers could not encode, spelt as reports spell them. Each moves
+# the primary its rule's source names up against the same patient without it.
+SESSION5_BASE = {"sex": "female", "age": 62, "histology": "adenocarcinoma", "sites": ["liver"]}
+SESSION5_FINDINGS = [
+    pytest.param({"history": {"vomiting": "yes"}}, "stomach", id="vomiting -> stomach"),
+    pytest.param(
+        {"history": {"intestinal obstruction": "yes"}}, "colorectal", id="obstruction -> colon"
+    ),
+    pytest.param({"sites": ["liver", "hemidiaphragm"]}, "ovary", id="diaphragm -> ovary"),
+    pytest.param({"sites": ["liver", "tongue"]}, "kidney", id="tongue deposit -> kidney"),
+    pytest.param({"sites": ["liver", "calvarium"]}, "breast", id="calvarium is bone"),
+    pytest.param({"sites": ["liver", "scalp"]}, "breast", id="scalp is skin"),
+]
+
+
+@pytest.mark.parametrize(("change", "primary"), SESSION5_FINDINGS)
+def test_session5_findings_move_their_primary_up(assess, change, primary):
+    def probability(data):
+        assessment = assess(data, suggest=False)
+        return next(c.probability for c in assessment.candidates if c.primary == primary)
+
+    assert probability({**SESSION5_BASE, **change}) > probability(SESSION5_BASE)
+
+
+@pytest.mark.parametrize(
+    ("word", "site"), [("scalp", "skin"), ("calvarium", "bone"), ("skull", "bone")]
+)
+def test_scalp_and_skull_read_as_skin_and_bone(kb, word, site):
+    case = parse_case({"id": "t", "sites": [word]}, kb.vocabulary)
+    assert case.sites is not None
+    assert case.sites[site] == "yes"
