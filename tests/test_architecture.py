@@ -15,7 +15,7 @@ PACKAGE = ROOT / "cup_triage"
 FORMAT_FIELDS = {
     *SECTIONS,
     *NUMERIC_FINDINGS,
-    *("sex", "age", "histology", "prior_cancer", "tissue_of_origin"),
+    *("sex", "age", "histology", "prior_cancer", "tissue_of_origin", "pathology_favours"),
 }
 
 

@@ -373,6 +373,15 @@ class _Reader:
 
     def _finding(self, resource: Mapping[str, Any], key: str, source) -> None:
         section, _, finding = key.partition(".")
+        if key == "pathology_favours":
+            # A report may favour several primaries together ("a Mullerian primary"): one
+            # Observation each, gathered like the earlier cancers.
+            favoured = self.case.setdefault(key, [])
+            value = _plain_value(resource)
+            if value not in favoured:
+                favoured.append(value)
+            self.origin[key] = f"{resource.get('resourceType')}/{resource.get('id', '?')}"
+            return
         if key in ("sex", "age", "histology", "tissue_of_origin", "prior_cancer"):
             value = _plain_value(resource)
             self.set(resource, key, None, value)

@@ -184,7 +184,7 @@ def _case_schema() -> dict[str, Any]:
             }
         elif name in SECTIONS:
             form = {"type": ["object", "null"], "additionalProperties": answer}
-        elif name == "prior_cancer":
+        elif name in ("prior_cancer", "pathology_favours"):
             form = {
                 "anyOf": [
                     {"type": "string"},

@@ -38,7 +38,7 @@ from .vocabulary import (
 LIST_SECTIONS = ("sites", "features")
 """Sections a case file may give as a list of present findings (or as a mapping of answers)."""
 
-LIST_FIELDS = (*LIST_SECTIONS, "prior_cancer")
+LIST_FIELDS = (*LIST_SECTIONS, "prior_cancer", "pathology_favours")
 """Fields a case file may give as a list (in a CSV cell, separated as the sites are)."""
 
 
@@ -108,6 +108,7 @@ class Case(BaseModel):
     history: dict[str, str] = Field(default_factory=dict)
     prior_cancer: str | tuple[str, ...] | None = None
     tissue_of_origin: str | None = None
+    pathology_favours: str | tuple[str, ...] | None = None
     confirmed_primary: str | None = None
     source: str | None = None
     notes: Any = None
@@ -187,6 +188,25 @@ class Case(BaseModel):
         ids.discard(NONE)
         if not ids:
             return NONE
+        return next(iter(ids)) if len(ids) == 1 else tuple(sorted(ids))
+
+    @field_validator("pathology_favours", mode="before")
+    @classmethod
+    def _favoured_primaries(cls, value: Any, info: ValidationInfo) -> Any:
+        """The primary a pathology report says the metastasis is consistent with, or the
+        primaries it names together ("a Mullerian primary"); kept sorted like prior_cancer.
+        An empty list, or `unknown`, is no opinion."""
+        if value is None or (isinstance(value, str) and normalise_answer(value) == UNKNOWN):
+            return None
+        options = _vocabulary(info).primaries
+        if not isinstance(value, list | tuple):
+            return _check_id(value, options, "primary", "pathology_favours")
+        ids = {
+            _check_id(item, options, "primary", f"pathology_favours[{index}]")
+            for index, item in enumerate(value)
+        }
+        if not ids:
+            return None
         return next(iter(ids)) if len(ids) == 1 else tuple(sorted(ids))
 
     @field_validator("source", mode="before")
@@ -285,7 +305,8 @@ class Case(BaseModel):
         'history.hemoptysis' -> 'yes'): the answers, less those set aside because they
         contradict others (see `conflicts` and consistency.py).
 
-        Two numbers are derived: `site_count` (when the sites are known) and `history_answered`.
+        Numbers are derived: `site_count` (when the sites are known), `sites_found`,
+        `history_answered` and `markers_answered`.
         """
         return set_aside(self.answers(vocabulary), vocabulary)
 
@@ -299,6 +320,8 @@ class Case(BaseModel):
         for key in ("sex", "age", "histology", "prior_cancer", "tissue_of_origin"):
             if getattr(self, key) is not None:
                 found[key] = getattr(self, key)
+        if self.pathology_favours is not None:
+            found["pathology_favours"] = self.pathology_favours
         for section in SECTIONS:
             for finding, answer in (getattr(self, section) or {}).items():
                 key = f"{section}.{finding}"
@@ -330,6 +353,10 @@ class Case(BaseModel):
             data["prior_cancer"] = list(self.prior_cancer)
         elif self.prior_cancer is not None:
             data["prior_cancer"] = self.prior_cancer
+        if isinstance(self.pathology_favours, tuple):
+            data["pathology_favours"] = list(self.pathology_favours)
+        elif self.pathology_favours is not None:
+            data["pathology_favours"] = self.pathology_favours
         for key in ("tissue_of_origin", "confirmed_primary", "source", "notes"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
@@ -370,6 +397,10 @@ def _sex_specific_answers(case: Case, vocabulary: Vocabulary) -> Iterator[tuple[
     for field, ids in (
         ("prior_cancer", prior if isinstance(prior, tuple) else (prior,)),
         ("tissue_of_origin", (case.tissue_of_origin,)),
+        (
+            "pathology_favours",
+            favours if isinstance(favours := case.pathology_favours, tuple) else (favours,),
+        ),
         ("confirmed_primary", (case.confirmed_primary,)),
     ):
         for primary_id in ids:
@@ -388,7 +419,8 @@ def _in_words(section: str, label: str, answer: str) -> str:
 
 def with_derived_findings(answers: Mapping[str, Any], vocabulary: Vocabulary) -> dict[str, Any]:
     """Add the numbers rules may test: `site_count` (once every site is known), `sites_found`
-    (the sites known to be involved, once one is) and `history_answered`. Shared by cases and
+    (the sites known to be involved, once one is), `history_answered` and `markers_answered`
+    (how many stains are given). Shared by cases and
     by hypothetical answers in question selection."""
     found = {k: v for k, v in answers.items() if k not in DERIVED_FINDINGS}
     sites = [answer for key, answer in found.items() if key.startswith("sites.")]
@@ -400,6 +432,9 @@ def with_derived_findings(answers: Mapping[str, Any], vocabulary: Vocabulary) ->
         # names two involved sites already says the disease is at two sites or more.
         found["sites_found"] = involved
     found["history_answered"] = sum(1 for key in found if key.startswith("history."))
+    # A pathologist's stated origin rests on the stains when the case lists any: rules tell
+    # the opinion alone from the opinion beside its stains by this count (rules/README.md).
+    found["markers_answered"] = sum(1 for key in found if key.startswith("markers."))
     return found
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from .errors import CaseError, KnowledgeError
 from .vocabulary import SECTIONS, Vocabulary, register_suggestions
 
-PRIMARY_FIELDS = ("prior_cancer", "tissue_of_origin", "confirmed_primary")
+PRIMARY_FIELDS = ("prior_cancer", "tissue_of_origin", "pathology_favours", "confirmed_primary")
 LIST_FIELDS = ("sites", "features", "prior_cancer")
 
 

@@ -23,15 +23,15 @@ if TYPE_CHECKING:
 SECTIONS = ("sites", "features", "markers", "labs", "molecular", "imaging", "workup", "history")
 """Sections of a case that hold many findings each, in the order of the case format."""
 
-DERIVED_FINDINGS = ("site_count", "sites_found", "history_answered")
+DERIVED_FINDINGS = ("site_count", "sites_found", "history_answered", "markers_answered")
 """Numbers derived from a case: how many sites are involved (once every site is known), how
-many sites are known to be involved (a lower bound, known as soon as one site is), and how
-many history questions were answered."""
+many sites are known to be involved (a lower bound, known as soon as one site is), how
+many history questions were answered, and how many stains (markers) the case gives."""
 
 NUMERIC_FINDINGS = ("age", *DERIVED_FINDINGS)
 """Findings whose answer is a number."""
 
-MULTIPLE_FINDINGS = ("prior_cancer",)
+MULTIPLE_FINDINGS = ("prior_cancer", "pathology_favours")
 """Findings that may hold several answers at once (a sorted tuple when there are two or more)."""
 
 UNKNOWN = "unknown"
@@ -417,6 +417,17 @@ class Vocabulary:
                 label="Tissue-of-origin assay",
                 question="Was a gene-expression tissue-of-origin assay done? What did it predict?",
                 step="molecular",
+                answers=tuple(self.primaries),
+            ),
+            Finding(
+                key="pathology_favours",
+                section="pathology_favours",
+                label="Pathologist's stated origin",
+                question=(
+                    "Does the pathology report of the metastasis say which primary it is"
+                    " consistent with or favours? Which one(s)?"
+                ),
+                step="pathology",
                 answers=tuple(self.primaries),
             ),
         ]

@@ -83,7 +83,7 @@ def revealed_findings(stage: Stage, vocabulary: Vocabulary) -> list[str]:
         shown = answer
         if key == "histology":
             shown = vocabulary.histologies[answer].label
-        elif key == "prior_cancer":
+        elif key in ("prior_cancer", "pathology_favours"):
             listed = [answer] if isinstance(answer, str) else list(answer)
             shown = ", ".join(vocabulary.primary_label(p) for p in listed)
         lines.append(f"{label}: {shown}")
