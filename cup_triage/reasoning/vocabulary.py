@@ -427,7 +427,8 @@ class Vocabulary:
                     "Does the pathology report of the metastasis say which primary it is"
                     " consistent with or favours? Which one(s)?"
                 ),
-                step="pathology",
+                # Read from the same report, at the same step, as the histology.
+                step=data.histology.step,
                 answers=tuple(self.primaries),
             ),
         ]
