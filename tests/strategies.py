@@ -86,6 +86,10 @@ def case_data(draw):
             st.lists(st.sampled_from(primaries), max_size=3, unique=True),
         ),
         "tissue_of_origin": st.sampled_from(primaries),
+        "pathology_favours": st.one_of(
+            st.sampled_from(primaries),
+            st.lists(st.sampled_from(primaries), max_size=3, unique=True),
+        ),
     }
     for key, strategy in optional.items():
         if draw(st.booleans()):

@@ -88,11 +88,12 @@ class Condition(_Model):
     `is` lists the answers that satisfy it (any of them); `unknown` among them also accepts an
     unanswered finding (or a fact nobody concluded). `is_not` on a finding holds for a known
     answer outside the list; on a fact, it holds when no rule concluded any listed value.
-    On a finding with several answers (a list of earlier cancers), `is` holds when any of
-    them is listed and `is_not` when none is.
-    `at_least` / `below` test numeric findings (age, site_count, history_answered, markers_answered) and measured
-    lab values, in the test's reference unit: they hold only when a number is known, so a lab
-    known only as `elevated` never satisfies `at_least` (nor `normal` a `below`).
+    On a finding with several answers (earlier cancers, favoured primaries), `is` holds when
+    any of them is listed and `is_not` when none is.
+    `at_least` / `below` test numeric findings (age, site_count, history_answered,
+    markers_answered) and measured lab values, in the test's reference unit: they hold only
+    when a number is known, so a lab known only as `elevated` never satisfies `at_least` (nor
+    `normal` a `below`).
     """
 
     finding: str | None = None
