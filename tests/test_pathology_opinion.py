@@ -4,6 +4,7 @@ shown like other evidence, and never a reason for the favoured primary to lose r
 import json
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -167,3 +168,12 @@ def test_the_favoured_primary_never_drops_in_rank(triage, data, draw):
     before = triage.assess(parse_case(data, VOCABULARY), suggest=False)
     after = triage.assess(read, suggest=False)
     assert after.rank_of(primary) <= before.rank_of(primary)
+
+
+def test_an_interview_keeps_the_reading_it_was_given(tmp_path):
+    start = tmp_path / "referral.yaml"
+    start.write_text("id: r2\nsex: male\nhistology: adenocarcinoma\npathology_favours: lung\n")
+    saved = tmp_path / "saved.yaml"
+    result = CliRunner().invoke(cli, ["ask", str(start), "--save", str(saved)], input="q\n")
+    assert result.exit_code == 0, result.output
+    assert parse_case(yaml.safe_load(saved.read_text()), VOCABULARY).pathology_favours == "lung"
