@@ -177,3 +177,12 @@ def test_an_interview_keeps_the_reading_it_was_given(tmp_path):
     result = CliRunner().invoke(cli, ["ask", str(start), "--save", str(saved)], input="q\n")
     assert result.exit_code == 0, result.output
     assert parse_case(yaml.safe_load(saved.read_text()), VOCABULARY).pathology_favours == "lung"
+
+
+def test_a_reading_that_restates_the_histological_type_counts_only_a_little(assess):
+    """'Metastatic melanoma, consistent with a cutaneous primary' says the type twice."""
+    base = {"sex": "male", "age": 55, "sites": ["axillary_nodes"], "histology": "melanoma"}
+    read = assess({**base, "pathology_favours": "melanoma"})
+    counted = {f.rule_id for f in read.fired if f.counted}
+    assert "path.favours.melanoma.with_histology" in counted
+    assert "path.favours.melanoma.alone" not in counted
