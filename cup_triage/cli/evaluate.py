@@ -76,8 +76,10 @@ def evaluate(
     Top-1 and top-3, Brier and log score (over the listed primaries and a primary not on the
     list), mean stated top-1 probability against the top-1 hit rate, wrong calls stated at
     95% or more, recall per primary, the commonest confusions and a reliability table. Only
-    cases with `confirmed_primary` count.
+    cases with `confirmed_primary` count; a case that cannot be read is named on standard
+    error (`skipped: file › case › field: ...`) and counted as unreadable, in every mode.
     """
+    unreadable: list[str] = []
     if temperatures or prior_weights:
         calibration = ctx.triage.kb.calibration
         pairs = [
@@ -85,10 +87,19 @@ def evaluate(
             for t in temperatures or (calibration.temperature,)
             for w in prior_weights or (calibration.prior_weight,)
         ]
+        # The cases are read again for every pair: their errors are reported once.
         grid = [
-            ((t, w), evaluate_sets(list(paths), with_calibration(ctx.triage, t, w)))
-            for t, w in pairs
+            (
+                (t, w),
+                evaluate_sets(
+                    list(paths),
+                    with_calibration(ctx.triage, t, w),
+                    unreadable if index == 0 else None,
+                ),
+            )
+            for index, (t, w) in enumerate(pairs)
         ]
+        _report_unreadable(unreadable)
         if as_json:
             click.echo(
                 to_json(
@@ -105,7 +116,8 @@ def evaluate(
         else:
             render_grid(grid, ctx.console)
         return
-    reports = evaluate_sets(list(paths), ctx.triage)
+    reports = evaluate_sets(list(paths), ctx.triage, unreadable)
+    _report_unreadable(unreadable)
     if html_path is not None:
         html_path.write_text(render_html(reports, ctx.triage), encoding="utf-8")
     if as_json:
@@ -114,3 +126,8 @@ def evaluate(
         render_text(reports, ctx.triage, ctx.console)
         if html_path is not None:
             click.echo(f"HTML report: {html_path}")
+
+
+def _report_unreadable(unreadable: list[str]) -> None:
+    for error in unreadable:
+        click.echo(f"skipped: {error}", err=True)

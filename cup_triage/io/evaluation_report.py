@@ -9,17 +9,22 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import ValidationError
 from rich.console import Console
 
-from ..reasoning.calibration import PriorWeighting
+from ..reasoning.calibration import Calibration
+from ..reasoning.errors import InputError, shown
 from ..reasoning.evaluation import CONFIDENT, ReliabilityBin, SetReport, set_report
 from ..reasoning.triage import Triage
 from .load import iter_cases
 
 
-def evaluate_sets(paths: Sequence[Path], triage: Triage) -> list[SetReport]:
+def evaluate_sets(
+    paths: Sequence[Path], triage: Triage, unreadable: list[str] | None = None
+) -> list[SetReport]:
     """One report per path (a file or a folder), plus one over all of them when there are
-    several; a case that cannot be read is counted as skipped, never scored."""
+    several; a case that cannot be read is counted as skipped, never scored, and its error
+    (file › case › field) is added to `unreadable` when given."""
     reports = []
     everything = []
     skipped_total = 0
@@ -29,6 +34,8 @@ def evaluate_sets(paths: Sequence[Path], triage: Triage) -> list[SetReport]:
         for loaded in iter_cases([path], triage.kb.vocabulary):
             if loaded.error is not None:
                 skipped += 1
+                if unreadable is not None:
+                    unreadable.append(str(loaded.error))
                 continue
             assessments.append(triage.assess(loaded.case, suggest=False, explain=False))
         reports.append(set_report(str(path), assessments, skipped=skipped))
@@ -43,19 +50,27 @@ def with_calibration(
     triage: Triage, temperature: float | None = None, prior_weight: float | None = None
 ) -> Triage:
     """The same knowledge base with another temperature or prior weight: a what-if for
-    tuning, never saved."""
+    tuning, never saved. The numbers are checked as the calibration file's are (a
+    InputError naming the field for a temperature or weight outside (0, 1] or not a number),
+    never copied in unchecked."""
     kb = copy.copy(triage.kb)
-    calibration = kb.calibration
+    data = {k: v for k, v in kb.calibration.model_dump().items() if v is not None}
     if temperature is not None:
-        calibration = calibration.model_copy(update={"temperature": temperature})
+        data["temperature"] = temperature
     if prior_weight is not None:
-        weighting = calibration.prior_weighting or PriorWeighting(
-            weight=prior_weight, rationale="a what-if for tuning, never saved", source="(none)"
-        )
-        calibration = calibration.model_copy(
-            update={"prior_weighting": weighting.model_copy(update={"weight": prior_weight})}
-        )
-    kb.calibration = calibration
+        weighting = data.get("prior_weighting") or {
+            "rationale": "a what-if for tuning, never saved",
+            "source": "(none)",
+        }
+        data["prior_weighting"] = {**weighting, "weight": prior_weight}
+    try:
+        kb.calibration = Calibration.model_validate(data)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"])
+        raise InputError(
+            f"{problem['msg']}, got {shown(problem.get('input'))}", field=f"what-if {field}"
+        ) from None
     return Triage(kb)
 
 
@@ -67,7 +82,7 @@ def render_grid(
     width = max(len("set"), *(len(r.name) for _, reports in grid for r in reports))
     console.print(
         f"{'T':>5}  {'prior w':>7}  {'set':<{width}}  cases  top-1  top-3  mean top-1 p    gap  "
-        "Brier  log loss",
+        "Brier  log loss  unreadable",
         soft_wrap=True,
     )
     for (temperature, prior_weight), reports in grid:
@@ -75,7 +90,8 @@ def render_grid(
             console.print(
                 f"{temperature:>5.2f}  {prior_weight:>7.2f}  {r.name:<{width}}  {r.cases:>5}  "
                 f"{_pct(r.top1):>5}  {_pct(r.top3):>5}  {_pct(r.mean_top_probability):>12}  "
-                f"{_num(r.calibration_gap, 2):>5}  {_num(r.brier):>5}  {_num(r.log_loss):>8}",
+                f"{_num(r.calibration_gap, 2):>5}  {_num(r.brier):>5}  {_num(r.log_loss):>8}  "
+                f"{r.skipped:>10}",
                 soft_wrap=True,
             )
 

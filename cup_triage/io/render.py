@@ -31,8 +31,12 @@ CANDIDATES_EXPLAINED = 3
 
 
 def to_json(value: Any) -> str:
-    """Deterministic JSON: sorted keys, no trailing spaces."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """Deterministic JSON: sorted keys, no trailing spaces. NaN and infinity are no JSON
+    numbers: they raise ValueError here instead of printing a document no reader accepts
+    (the models refuse them where they are made, so this is the last guard)."""
+    return json.dumps(
+        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    )
 
 
 def assessment_dict(assessment: Assessment) -> dict[str, Any]:

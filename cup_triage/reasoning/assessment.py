@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict
 
 
 class _Value(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # A number an output cannot carry as JSON (NaN, infinity) is a bug, refused where it is
+    # made rather than printed as invalid JSON.
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
 
 class Contribution(_Value):

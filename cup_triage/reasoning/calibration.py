@@ -15,7 +15,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .errors import KnowledgeError
 from .vocabulary import Vocabulary, did_you_mean, normalise_answer
@@ -33,7 +41,8 @@ Answers = Annotated[
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # .nan and .inf are YAML numbers: a calibration number is a finite one.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ExplainedFinding(_Model):
@@ -113,6 +122,20 @@ class Calibration(_Model):
     other_primary: OtherPrimary | None = None
     rationale: str = Field(min_length=20)
     source: str = Field(min_length=5)
+
+    @field_validator("prior_weighting", "other_primary", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any, info: ValidationInfo) -> Any:
+        # `prior_weighting: ~` (or a key with nothing after it) reads as None, which would
+        # silently mean a prior weight of 1 (or no "not on the list" candidate): a block that
+        # is written is filled in, and one that is meant to be absent is left out.
+        if value is None:
+            absent = {
+                "prior_weighting": "a prior weight of 1",
+                "other_primary": "no share for a primary not on the list",
+            }[str(info.field_name)]
+            raise ValueError(f"empty (~): give its fields, or leave the key out for {absent}")
+        return value
 
     @property
     def prior_weight(self) -> float:

@@ -36,7 +36,9 @@ from .vocabulary import AnswerId, Measurement, Vocabulary, did_you_mean, normali
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class Statement(_Model):

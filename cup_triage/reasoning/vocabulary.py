@@ -85,7 +85,8 @@ def did_you_mean(word: object, options: Iterable[str]) -> str | None:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # .nan and .inf are YAML numbers: a burden, prevalence, limit or unit factor is finite.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Measurement(str):
