@@ -134,3 +134,36 @@ def test_evaluate_names_every_unreadable_case_once_in_every_mode(tmp_path, grid)
         assert len(rows) == 2 and all(row[-1] == "1" for row in rows)  # unreadable column
     else:
         assert "1 unreadable" in result.stdout
+
+
+# ------------------------------------------------------ --resume after another run's setup
+def _interrupted(tmp_path):
+    """An interrupted run's OUT.partial: a whole run's rows, as a run killed after its last
+    row would leave them."""
+    output = tmp_path / "rows.jsonl"
+    assert _run("score", CASES / "examples", "-o", output, "--jobs", "1").exit_code == 0
+    output.rename(tmp_path / "rows.jsonl.partial")
+    return output
+
+
+@pytest.mark.parametrize("change", ["rules", "top-k"])
+def test_resume_after_another_knowledge_base_or_top_k_says_so_and_keeps_no_stale_row(
+    tmp_path, rules, change
+):
+    folder, _ = rules
+    output = _interrupted(tmp_path)
+    if change == "rules":
+        _replace(folder / "calibration.yaml", "  temperature: 0.8\n", "  temperature: 0.7\n")
+        options, clean_options = ["--rules-dir", folder], ["--rules-dir", folder]
+        said = "resume: the knowledge base is not the interrupted run's (hash "
+    else:
+        options, clean_options = [], []
+        said = "resume: --top-k is not the interrupted run's (3 → 4); scored again from there"
+    top_k = ["--top-k", "4"] if change == "top-k" else []
+    result = _run(*options, "score", CASES / "examples", "-o", output, "--resume", *top_k)
+    assert result.exit_code == 0
+    assert said in result.stderr
+    assert "read back from the interrupted run" not in result.stderr
+    clean = tmp_path / "clean.jsonl"
+    _run(*clean_options, "score", CASES / "examples", "-o", clean, *top_k)
+    assert output.read_bytes() == clean.read_bytes()

@@ -6,6 +6,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import threading
@@ -264,7 +265,7 @@ def _tasks(
             continue
         resuming = False
         if previous is not None:
-            done.reject(f"{_named(item)} changed since the interrupted run")
+            done.reject(_why_scored_again(previous, item, triage, top_k))
         yield (
             _Task(row=fresh)
             if fresh is not None
@@ -277,6 +278,23 @@ def _tasks(
 def _line(item: PendingCase | LoadedCase) -> int | None:
     """The line a case starts on in its file, when it is one of several there."""
     return item.record.line if isinstance(item, PendingCase) and item.record.index else None
+
+
+def _why_scored_again(
+    previous: dict[str, Any], item: LoadedCase, triage: Triage, top_k: int
+) -> str:
+    """Why a row read back is not kept, as the user would look for it: another knowledge base
+    or --top-k changes every row, not just the case where it was noticed."""
+    hash_before = str(previous.get("kb_hash") or "")
+    if hash_before and hash_before != triage.stamp.hash:
+        return (
+            f"the knowledge base is not the interrupted run's (hash {one_line(hash_before)} → "
+            f"{triage.stamp.hash})"
+        )
+    top_before = sum(1 for name in previous if re.fullmatch(r"top\d+", name))
+    if top_before and top_before != top_k:
+        return f"--top-k is not the interrupted run's ({top_before} → {top_k})"
+    return f"{_named(item)} changed since the interrupted run"
 
 
 def _named(item: LoadedCase) -> str:
