@@ -167,3 +167,148 @@ def test_resume_after_another_knowledge_base_or_top_k_says_so_and_keeps_no_stale
     clean = tmp_path / "clean.jsonl"
     _run(*clean_options, "score", CASES / "examples", "-o", clean, *top_k)
     assert output.read_bytes() == clean.read_bytes()
+
+
+# ----------------------------------------------------------------- outputs that must not be
+def test_score_refuses_an_output_that_is_a_case_file_inside_an_input_folder(tmp_path):
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    case = folder / "c1.json"
+    case.write_text('{"id": "c1", "sex": "male", "sites": ["bone"]}\n')
+    before = case.read_bytes()
+    result = _run("score", folder, "-o", case)
+    assert result.exit_code == 2
+    assert f"{case}: the output would overwrite a case file in the input folder {folder}" in (
+        result.output
+    )
+    assert case.read_bytes() == before
+    assert not (folder / "c1.json.partial").exists()
+
+
+@pytest.mark.parametrize("suffix", [".json", ".csv"])
+def test_score_into_its_input_folder_again_replaces_its_own_earlier_output(tmp_path, suffix):
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    (folder / "c1.yaml").write_text("id: c1\nsex: male\nsites: [bone]\n")
+    output = folder / f"rows{suffix}"
+    assert _run("score", folder, "-o", output).exit_code == 0
+    first = output.read_bytes()
+    again = _run("score", folder, "-o", output)
+    assert again.exit_code == 0, again.output
+    assert output.read_bytes() == first
+
+
+def test_evaluate_html_never_replaces_a_case_file_or_writes_through_a_link(tmp_path):
+    case = tmp_path / "c1.yaml"
+    case.write_bytes((CASES / "example.yaml").read_bytes())
+    result = _run("evaluate", case, "--html", case)
+    assert result.exit_code == 2
+    assert f"{case}: an HTML report ends in .html" in result.output
+    assert case.read_bytes() == (CASES / "example.yaml").read_bytes()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    link = tmp_path / "report.html"
+    link.symlink_to(victim)
+    result = _run("evaluate", case, "--html", link)
+    assert result.exit_code == 73
+    assert "is a symbolic link" in result.output
+    assert victim.read_text() == "keep me"
+
+
+def test_a_full_disk_mid_batch_says_the_rows_so_far_are_kept_for_resume(tmp_path, monkeypatch):
+    import errno
+
+    from cup_triage.io import partial
+
+    real, calls = partial.write_all, []
+
+    def fills_up(fd, data):
+        calls.append(1)
+        if len(calls) > 20:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, data)
+
+    monkeypatch.setattr(partial, "write_all", fills_up)
+    output = tmp_path / "rows.jsonl"
+    result = _run("score", CASES / "examples", "-o", output, "--jobs", "1")
+    assert result.exit_code == 74
+    assert "No space left on device" in result.output
+    assert "run the same command with --resume" in result.output
+    assert not output.exists()
+    monkeypatch.undo()
+    assert _run("score", CASES / "examples", "-o", output, "--resume").exit_code == 0
+    clean = tmp_path / "clean.jsonl"
+    _run("score", CASES / "examples", "-o", clean)
+    assert output.read_bytes() == clean.read_bytes()
+
+
+# ------------------------------------------------- standard output full or closed by its reader
+def _installed(*args, stdout):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("cup-triage")
+    return subprocess.run(
+        [str(script), *map(str, args)], stdout=stdout, stderr=subprocess.PIPE, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--version",), ("schema", "row"), ("rank", "--json", CASES / "example.yaml")],
+)
+def test_a_full_standard_output_is_a_write_error_not_a_bug(args):
+    import os
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    with open("/dev/full", "w") as full:
+        done = _installed(*args, stdout=full)
+    assert done.returncode == 74
+    (line,) = done.stderr.decode().strip().splitlines()
+    assert line.startswith("Error: standard output: cannot write: No space left on device")
+
+
+def test_a_reader_that_stops_early_ends_the_batch_quietly_with_no_worker_left(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    cases = [{"id": f"p{n:04d}", "sex": "male", "sites": ["bone"]} for n in range(3000)]
+    source = tmp_path / "cases.yaml"
+    source.write_text(yaml.safe_dump(cases))
+    script = Path(sys.executable).with_name("cup-triage")
+    process = subprocess.Popen(
+        [str(script), "score", str(source), "-o", "-", "--jobs", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout.readline().startswith(b'{"case_id":"p0000"')
+    process.stdout.close()
+    assert process.wait(timeout=60) == 141
+    assert process.stderr.read() == b""
+    assert _processes_naming(source) == []
+
+
+def _processes_naming(path):
+    """Processes whose command line names `path` (forked workers keep their parent's)."""
+    import os
+    import time
+    from pathlib import Path
+
+    for _ in range(50):
+        found = []
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                if str(path).encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+        found = [pid for pid in found if pid != os.getpid()]
+        if not found:
+            return []
+        time.sleep(0.1)
+    return found

@@ -7,13 +7,15 @@ batch or teaching code, and no command pays for the imports of another.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
 import os
 import sys
 
 import click
 
-from ..reasoning.errors import CupTriageError, one_line
+from ..reasoning.errors import CupTriageError, WriteError, one_line
 from .common import Context
 
 COMMANDS = {
@@ -71,16 +73,59 @@ class TriageGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("\ninterrupted (an interrupted score run continues with --resume)", err=True)
             ctx.exit(INTERRUPTED)
+        except OSError as error:
+            # Files are opened and written by io/, which names them; what reaches here is
+            # standard output: closed by its reader (| head) or on a full disk.
+            stopped = _output_stopped(error)
+            if _debug(ctx):
+                raise
+            if stopped is None:
+                raise _internal(error) from error
+            raise UserError(stopped) from error
         except Exception as error:
             # Whatever the input, the user sees one line, never a traceback, unless asked.
             if _debug(ctx):
                 raise
-            failure = click.ClickException(
-                f"internal error: {type(error).__name__}: {one_line(str(error))} "
-                "(run with --debug for the traceback, and please report it)"
-            )
-            failure.exit_code = INTERNAL_ERROR
-            raise failure from error
+            raise _internal(error) from error
+
+
+def _internal(error: Exception) -> click.ClickException:
+    failure = click.ClickException(
+        f"internal error: {type(error).__name__}: {one_line(str(error))} "
+        "(run with --debug for the traceback, and please report it)"
+    )
+    failure.exit_code = INTERNAL_ERROR
+    return failure
+
+
+CLOSED_PIPE = 141
+"""Exit code when the reader of standard output closed it early (`| head`), as a shell
+reports a process ended by SIGPIPE (128 + 13); nothing is printed: the reader chose to stop."""
+
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+
+
+def _output_stopped(error: OSError) -> CupTriageError | None:
+    """A failure to write standard output as the error to report (None: not one). A closed
+    pipe ends the process at once, quietly."""
+    if error.errno == errno.EPIPE:
+        _closed_pipe()
+    if error.errno in _FULL:
+        return WriteError(
+            f"cannot write: {error.strerror or error}",
+            file="standard output",
+            hint="free some space (or check the device) and run again",
+        )
+    return None
+
+
+def _closed_pipe() -> None:
+    # Whatever is still buffered can go nowhere: point standard output at /dev/null so the
+    # interpreter's last flush does not fail again and print a traceback.
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    os._exit(CLOSED_PIPE)
 
 
 def _debug(ctx: click.Context) -> bool:
@@ -112,6 +157,12 @@ def main() -> None:
         if isinstance(done.code, int | None):
             _exit_now(done.code or 0)
         raise
+    except OSError as error:  # writing --version or --help, before any command runs
+        stopped = _output_stopped(error)
+        if stopped is None:
+            raise
+        click.echo(f"Error: {stopped}", err=True)
+        _exit_now(stopped.exit_code)
 
 
 def _exit_now(code: int) -> None:
@@ -128,15 +179,29 @@ def _exit_now(code: int) -> None:
 
     if threading.active_count() > 1:
         raise SystemExit(code)
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        raise SystemExit(code) from None
+    _flush(code)
     atexit._run_exitfuncs()
+    _flush(code)
+    os._exit(code)
+
+
+def _flush(code: int) -> None:
+    """Flush the output before ending; what could not be written is reported as a command's
+    own write would be (a full disk: exit 74; a closed pipe: 141, quietly)."""
     try:
         sys.stdout.flush()
+    except OSError as error:
+        stopped = _output_stopped(error)
+        if stopped is None:
+            raise SystemExit(code) from None
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - ends with the process
+            sys.stderr.write(f"Error: {stopped}\n")
+            sys.stderr.flush()
+        os._exit(stopped.exit_code)
+    except ValueError:
+        raise SystemExit(code) from None
+    try:
         sys.stderr.flush()
     except (OSError, ValueError):
         raise SystemExit(code) from None
-    os._exit(code)

@@ -16,7 +16,9 @@ from ..io.evaluation_report import (
     report_dict,
     with_calibration,
 )
+from ..io.files import atomic_write
 from ..io.render import to_json
+from ..reasoning.errors import InputError
 from .common import Context, json_option, pass_context
 
 
@@ -80,6 +82,9 @@ def evaluate(
     error (`skipped: file › case › field: ...`) and counted as unreadable, in every mode.
     """
     unreadable: list[str] = []
+    if html_path is not None and html_path.suffix.lower() not in (".html", ".htm"):
+        # A report named like a case file would replace one (--html cases/c1.yaml).
+        raise InputError("an HTML report ends in .html", file=str(html_path))
     if temperatures or prior_weights:
         calibration = ctx.triage.kb.calibration
         pairs = [
@@ -119,7 +124,8 @@ def evaluate(
     reports = evaluate_sets(list(paths), ctx.triage, unreadable)
     _report_unreadable(unreadable)
     if html_path is not None:
-        html_path.write_text(render_html(reports, ctx.triage), encoding="utf-8")
+        # Written as every other output is: whole or not at all, never through a link.
+        atomic_write(html_path, render_html(reports, ctx.triage))
     if as_json:
         click.echo(to_json(report_dict(reports, ctx.triage)))
     else:

@@ -14,10 +14,10 @@ import click
 
 from ..io.batch import STDOUT, score_to_file
 from ..io.capacity import default_jobs, estimated_cases
-from ..io.load import iter_records
+from ..io.load import CASE_SUFFIXES, iter_records
 from ..io.partial import partial_path
 from ..io.render import to_json
-from ..reasoning.errors import InputError, TryAgainError
+from ..reasoning.errors import InputError, TryAgainError, WriteError
 from ..reasoning.triage import ENGINES, EVALUATOR
 from .common import Context, json_option, pass_context
 
@@ -138,6 +138,13 @@ def score(
                 if terminated:  # the workers died of the same SIGTERM first
                     raise Terminated() from None
                 raise
+            except WriteError as error:
+                if not to_stdout and partial_path(output).is_file():
+                    error.hint = (
+                        f"free some space, then run the same command with --resume: the rows "
+                        f"scored so far are in {partial_path(output)}"
+                    )
+                raise
         except Terminated:
             click.echo(
                 f"\nterminated: the rows scored so far are in {partial_path(output)}; "
@@ -195,8 +202,35 @@ def _input_files(paths: tuple[Path, ...], output: Path) -> list[os.stat_result]:
             continue  # reported as an error row by the loader
         if path.resolve() == output.resolve() or _same(status, output):
             raise InputError("the output would overwrite an input file", file=str(output))
+        if path.is_dir() and _case_file_inside(output, path):
+            raise InputError(
+                f"the output would overwrite a case file in the input folder {path}",
+                file=str(output),
+                hint="choose another output; a file an earlier score run wrote may be replaced",
+            )
         found.append(status)
     return found
+
+
+OUTPUT_STARTS = (b'{"knowledge_base":', b"case_id,status,")
+"""How a .json and a .csv output of `score` begin: such a file in an input folder is an
+earlier run's output (not read as cases, and replaced); any other is a case file."""
+
+
+def _case_file_inside(output: Path, folder: Path) -> bool:
+    """Whether the output is an existing case file under an input folder: the folder's walk
+    leaves the output out (it must never read its own rows back), so without this check the
+    run would drop that file's cases and then write over it."""
+    if output.suffix.lower() not in CASE_SUFFIXES or not output.is_file():
+        return False
+    if not output.resolve().is_relative_to(folder.resolve()):
+        return False
+    try:
+        with output.open("rb") as file:
+            start = file.read(64)
+    except OSError:
+        return False  # reported when the output is opened
+    return not start.startswith(OUTPUT_STARTS)
 
 
 def _same(status: os.stat_result, path: Path) -> bool:
