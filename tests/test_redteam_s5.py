@@ -312,3 +312,31 @@ def _processes_naming(path):
             return []
         time.sleep(0.1)
     return found
+
+
+# ------------------------------------------------------------------------- hostile input
+def test_a_megabyte_case_id_is_refused_not_copied_into_every_row_and_error(tmp_path):
+    source = tmp_path / "cases.yaml"
+    source.write_text(f'- id: "{"C" * 1_000_000}"\n  sex: male\n- id: ok\n  sex: male\n')
+    output = tmp_path / "rows.csv"
+    result = _run("score", source, "-o", output)
+    assert result.exit_code == 1
+    (skipped,) = [line for line in result.stderr.splitlines() if line.startswith("skipped:")]
+    assert "id: a case id is at most 200 characters, got 1,000,000" in skipped
+    assert len(skipped) < 400
+    assert output.stat().st_size < 2000
+
+
+def test_markup_in_case_ids_and_set_names_is_escaped_in_the_html_report(tmp_path):
+    folder = tmp_path / "<img src=x onerror=alert(2)>"
+    folder.mkdir()
+    (folder / "c.yaml").write_text(
+        '- id: "<script>alert(1)</script>"\n  sex: male\n  age: 70\n  sites: [bone]\n'
+        '  imaging: {blastic_bone_lesions: "yes"}\n  labs: {psa: 900}\n'
+        "  markers: {psa: positive, nkx3_1: positive}\n  confirmed_primary: lung\n"
+    )
+    report = tmp_path / "report.html"
+    assert _run("evaluate", folder, "--html", report).exit_code == 0
+    html = report.read_text(encoding="utf-8")
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html

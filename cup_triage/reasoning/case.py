@@ -89,6 +89,10 @@ def _check_id(
     return value
 
 
+ID_LIMIT = 200
+"""The longest case id: enough for any registry or study id with a prefix."""
+
+
 class Case(BaseModel):
     """One case as in docs/case-format.md. Build it with `parse_case`."""
 
@@ -135,6 +139,11 @@ class Case(BaseModel):
             raise ValueError(f"a case id has no leading or trailing spaces, got {shown(value)}")
         if not value.isprintable():
             raise ValueError(f"a case id is one line of printable text, got {shown(value)}")
+        if len(value) > ID_LIMIT:
+            # Every error line and output row repeats it: a megabyte id is a pasted note.
+            raise ValueError(
+                f"a case id is at most {ID_LIMIT} characters, got {len(value):,} ({shown(value)})"
+            )
         return value
 
     @field_validator("age", mode="before")
