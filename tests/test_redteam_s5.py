@@ -340,3 +340,54 @@ def test_markup_in_case_ids_and_set_names_is_escaped_in_the_html_report(tmp_path
     html = report.read_text(encoding="utf-8")
     assert "<script>alert" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+# ---------------------------------------------------------- the interview as a person sees it
+YOUNG_MAN_NODES = {
+    "id": "rt-nodes",
+    "sex": "male",
+    "age": 34,
+    "sites": [
+        "cervical_nodes",
+        "axillary_nodes",
+        "inguinal_nodes",
+        "mediastinal_nodes",
+        "retroperitoneal_nodes",
+    ],
+    "histology": "poorly_differentiated_carcinoma",
+    "imaging": {"midline_distribution": "yes", "generalised_lymphadenopathy": "yes"},
+    "history": {"testicular_mass": "no", "night_sweats_fever": "no"},
+    "prior_cancer": "none",
+}
+
+
+def test_the_node_pattern_is_asked_with_the_sites_and_the_midline_subset_is_not_missed(tmp_path):
+    """A young man with nodes above and below the diaphragm: whether the disease is midline
+    (the extragonadal germ-cell syndrome, a curable subset) was asked only at the imaging
+    stage, after every stain, so an interview stopped early never raised the subset."""
+    from .test_ask_jsonl import drive
+
+    events = drive({"id": "rt-nodes"}, YOUNG_MAN_NODES, tmp_path)
+    asked = [e["finding"] for e in events if e["event"] == "question"]
+    assert asked[:6] == [
+        "sex",
+        "age",
+        "sites",
+        "imaging.midline_distribution",
+        "imaging.generalised_lymphadenopathy",
+        "histology",
+    ]
+    assert asked.index("history.testicular_mass") < min(
+        i for i, finding in enumerate(asked) if finding.startswith(("labs.", "markers."))
+    )
+    result = events[-1]["document"]["assessments"][0]["assessment"]
+    assert "midline_germ_cell_like" in {s["id"] for s in result["subsets"]}
+
+
+def test_the_node_pattern_is_not_asked_when_no_involved_node_makes_it_a_question(tmp_path):
+    from .test_ask_jsonl import AXILLARY_WOMAN, drive
+
+    referral = {k: AXILLARY_WOMAN[k] for k in ("id", "sex", "age", "histology", "sites")}
+    events = drive(referral, AXILLARY_WOMAN, tmp_path)
+    asked = [e["finding"] for e in events if e["event"] == "question"]
+    assert "imaging.midline_distribution" not in asked

@@ -40,7 +40,8 @@ class Stage(_Model):
     label: str
     ask: tuple[str, ...] = Field(
         default=(),
-        description="Asked in this order whenever unknown: case fields or whole sections.",
+        description="Asked in this order whenever unknown: case fields, whole sections, or "
+        "findings (a finding only when its dependencies let it be asked).",
     )
     choose_from: tuple[str, ...] = Field(
         default=(), description="Steps whose findings are chosen by value of information."
@@ -142,7 +143,7 @@ class Questionnaire:
         askable = set(TOP_LEVEL) | set(SECTIONS)
         for stage in self.stages:
             for item in stage.ask:
-                if item not in askable:
+                if item not in askable and item not in vocabulary.findings:
                     fail(f"unknown question {item!r}", f"stages.{stage.id}.ask", item, askable)
             for step in stage.choose_from:
                 if step not in vocabulary.steps:

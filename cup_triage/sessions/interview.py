@@ -178,9 +178,16 @@ class Interview:
         reason = f"is asked of every patient ({stage.label})"
         if item in SECTIONS:
             question = self.section_question(item, stage.id, reason)
-        elif item in findings or item in self.implied:
+        elif (
+            item in findings
+            or item in self.implied
+            or not self.questionnaire.allows(item, findings)
+        ):
             return None
         else:
+            why = [d.why for d in self.questionnaire.depends.get(item, ()) if d.why]
+            if why:
+                reason = f"is asked at the {stage.label} when it applies ({why[0].rstrip('.')})"
             question = self.question_for(item, stage.id, reason)
         if question is None:
             return None
