@@ -391,3 +391,16 @@ def test_the_node_pattern_is_not_asked_when_no_involved_node_makes_it_a_question
     events = drive(referral, AXILLARY_WOMAN, tmp_path)
     asked = [e["finding"] for e in events if e["event"] == "question"]
     assert "imaging.midline_distribution" not in asked
+
+
+def test_the_html_report_states_the_prior_weight_and_counts_unreadable_cases_up_front(tmp_path):
+    folder = tmp_path / "set"
+    folder.mkdir()
+    (folder / "breast.yaml").write_bytes((CASES / "examples" / "breast.yaml").read_bytes())
+    (folder / "zz-bad.yaml").write_text("id: bad1\nsex: sometimes\nconfirmed_primary: lung\n")
+    report = tmp_path / "report.html"
+    assert _run("evaluate", folder, "--html", report).exit_code == 0
+    html = report.read_text(encoding="utf-8")
+    assert "temperature 0.8,\nprior weight 0.5, tuned on" in html
+    assert "<th>unreadable</th>" in html
+    assert '<td class="bad">1</td></tr>' in html.split("</table>")[0]

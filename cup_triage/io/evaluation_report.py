@@ -243,6 +243,9 @@ def render_html(reports: Sequence[SetReport], triage: Triage) -> str:
         keep_trailing_newline=True,
     )
     environment.filters["pct"] = _pct
+    # The other-primary share is a few tenths of a per cent: rounded to a whole one it reads
+    # as 0% beside a stated prior of 5%.
+    environment.filters["pct1"] = lambda value: "—" if value is None else f"{value * 100:.1f}%"
     environment.filters["num"] = _num
     template = environment.get_template("evaluation.html.j2")
     labels = {p.id: p.label for p in triage.kb.vocabulary.primaries.values()}
