@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import importlib
 import os
 import sys
@@ -150,7 +151,12 @@ def cli(ctx: click.Context, rules_dir: str | None, debug: bool) -> None:
 
 
 def main() -> None:
-    """Entry point of the `cup-triage` script."""
+    """Entry point of the `cup-triage` script.
+
+    The cyclic garbage collector waits until the knowledge base is loaded (see
+    `common.collect_garbage_from_now`): until then a command only builds what it keeps.
+    """
+    gc.disable()
     try:
         cli()
     except SystemExit as done:

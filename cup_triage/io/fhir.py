@@ -31,7 +31,7 @@ EVIDENCE_SHOWN = 3
 
 
 class _Codes(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     version: str
     systems: dict[str, str | list[str]]

@@ -35,7 +35,7 @@ def software_version() -> str:
 
 
 class _Output(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class ConditionCode(_Output):
@@ -89,7 +89,7 @@ class ScoreRow(_Output):
     `top1_oncotree`, … `topK_…` are described by the schema's patternProperties.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="allow", frozen=True)
 
     schema_version: str
     software_version: str

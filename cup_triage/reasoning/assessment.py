@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 class _Value(BaseModel):
     # A number an output cannot carry as JSON (NaN, infinity) is a bug, refused where it is
     # made rather than printed as invalid JSON.
-    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(defer_build=True, frozen=True, allow_inf_nan=False)
 
 
 class Contribution(_Value):

@@ -42,7 +42,7 @@ Answers = Annotated[
 
 class _Model(BaseModel):
     # .nan and .inf are YAML numbers: a calibration number is a finite one.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ExplainedFinding(_Model):

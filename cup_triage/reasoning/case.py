@@ -96,7 +96,7 @@ ID_LIMIT = 200
 class Case(BaseModel):
     """One case as in docs/case-format.md. Build it with `parse_case`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     id: str = Field(min_length=1)
     sex: str | None = None

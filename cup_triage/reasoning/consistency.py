@@ -37,7 +37,7 @@ from .vocabulary import AnswerId, Measurement, Vocabulary, did_you_mean, normali
 
 class _Model(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+        defer_build=True, extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
     )
 
 

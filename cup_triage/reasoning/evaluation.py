@@ -24,7 +24,7 @@ nats instead of infinity (and is still listed among the confident wrong calls)."
 
 
 class _Value(BaseModel):
-    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(defer_build=True, frozen=True, allow_inf_nan=False)
 
 
 class CaseResult(_Value):

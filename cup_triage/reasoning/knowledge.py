@@ -72,7 +72,7 @@ def _as_tuple(value: Any) -> Any:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True, populate_by_name=True)
 
 
 Weight = Annotated[float, Field(ge=0, allow_inf_nan=False)]

@@ -30,7 +30,7 @@ TOP_LEVEL = ("sex", "age", "histology", "prior_cancer")
 
 # ------------------------------------------------------------------ the questionnaire (data)
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Stage(_Model):

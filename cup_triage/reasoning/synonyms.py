@@ -35,7 +35,7 @@ def word_key(word: str) -> str:
 class SynonymsFile(BaseModel):
     """The schema of rules/synonyms.yaml: kind -> id -> words."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     version: str
     sex: dict[str, list[str]] = {}

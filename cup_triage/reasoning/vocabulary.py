@@ -86,7 +86,7 @@ def did_you_mean(word: object, options: Iterable[str]) -> str | None:
 
 class _Model(BaseModel):
     # .nan and .inf are YAML numbers: a burden, prevalence, limit or unit factor is finite.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Measurement(str):
