@@ -4,11 +4,11 @@ Run: uv run python bench/paired.py --before DIR [--after DIR] [--repeat 3] [--ca
 
 DIR is a checkout of the package (for an earlier commit: `git archive COMMIT | tar -x -C DIR`).
 Each command (`--version`, `rank` of one case, `score` of a CSV export and of a YAML list at
---jobs 1 and 2) runs for one checkout, then for the other, --repeat times, each run paired
-with the fixed reference workload of bench.py: alternating lets a change in the machine's
-load hit both alike. Both checkouts use this environment's Python and packages and read the
-same generated cases; the medians of wall and CPU time (workers included) are printed.
-Nothing is asserted.
+--jobs 1, 2 and the default) runs for one checkout, then for the other, --repeat times, each
+run paired with the fixed reference workload of bench.py: alternating lets a change in the
+machine's load hit both alike. Both checkouts use this environment's Python and packages and
+read the same generated cases; the medians of wall and CPU time (workers included) are
+printed. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -52,12 +52,12 @@ def main() -> None:
         for form in ("csv", "yaml"):
             batch = folder / f"cases.{form}"
             write_cases(batch, raw, vocabulary)
-            for jobs in ("1", "2"):
-                out = str(folder / "out.jsonl")
+            out = str(folder / "out.jsonl")
+            for jobs in ("1", "2", None):
                 commands.append(
                     (
-                        f"score {args.cases} {form} --jobs {jobs}",
-                        ["score", str(batch), "-o", out, "-j", jobs],
+                        f"score {args.cases} {form} --jobs {jobs or 'default'}",
+                        ["score", str(batch), "-o", out, *(["-j", jobs] if jobs else [])],
                     )
                 )
         sides = {"before": args.before.resolve(), "after": args.after.resolve()}
