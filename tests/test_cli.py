@@ -147,6 +147,16 @@ def test_the_same_case_gives_the_same_bytes_in_every_process():
     assert len(outputs) == 1
 
 
+def test_a_short_batch_says_it_was_scored_in_one_process_whatever_jobs_asked_for(run, tmp_path):
+    out = tmp_path / "out.jsonl"
+    result = run("score", CASES / "validation" / "lung.yaml", "-o", out, "--jobs", "2", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["jobs"], summary["workers"]) == (2, 0)
+    result = run("score", CASES / "validation" / "lung.yaml", "-o", out, "--jobs", "2")
+    assert "1 job(s); 2 asked for, but a batch under 512 cases" in result.output
+
+
 @pytest.mark.slow
 def test_scoring_on_several_cores_gives_the_same_rows_in_the_same_order(run, tmp_path):
     import yaml

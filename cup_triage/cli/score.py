@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ..io.batch import STDOUT, score_to_file
+from ..io.batch import STDOUT, WORKERS_WORTH_IT, score_to_file
 from ..io.capacity import default_jobs, estimated_cases
 from ..io.load import CASE_SUFFIXES, iter_records
 from ..io.partial import partial_path
@@ -157,6 +157,7 @@ def score(
     throughput = {
         "seconds": round(seconds, 3),
         "jobs": jobs,
+        "workers": summary.workers,
         "cases_per_second": round(summary.cases / seconds, 1) if seconds else None,
     }
     if as_json:
@@ -179,7 +180,13 @@ def score(
             line += f" ({summary.resumed} read back from the interrupted run)"
         line += (
             f"\n{summary.cases} cases in {seconds:.1f} s "
-            f"({throughput['cases_per_second']} cases/s, {jobs} job(s))"
+            f"({throughput['cases_per_second']} cases/s, {summary.workers or 1} job(s)"
+            + (
+                f"; {jobs} asked for, but a batch under {WORKERS_WORTH_IT} cases is scored "
+                "faster in one process)"
+                if jobs > 1 and not summary.workers
+                else ")"
+            )
         )
         if summary.confirmed:
             line += (

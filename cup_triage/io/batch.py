@@ -51,6 +51,9 @@ class BatchSummary:
     resumed: int = 0
     resume_note: str | None = None
     """Why rows of the interrupted run were scored again (None when all were kept)."""
+    workers: int = 0
+    """Worker processes that scored the batch: 0 where it was scored in this process (one
+    job asked for, or a batch too short for workers to gain: WORKERS_WORTH_IT)."""
 
     @property
     def top1_accuracy(self) -> float | None:
@@ -177,6 +180,7 @@ def score_rows(
     # them and handing them the cases costs: the first cases decide.
     first = list(islice(tasks, WORKERS_WORTH_IT))
     if jobs > 1 and len(first) == WORKERS_WORTH_IT:
+        summary.workers = jobs
         rows = _rows_in_workers(chain(first, tasks), triage, top_k, strict, jobs)
     else:
         rows = (
