@@ -612,6 +612,8 @@ def csv_records(lines: Iterable[str | LongLine]) -> Iterator[Header | Record | I
                 if line is None:
                     return
                 item = (next(numbers), line)
+            if not current:  # a new row: the limit is a row's, not the file's
+                size = 0
             current.append(item)
             if isinstance(item[1], LongLine):
                 raise _RowTooLong()
