@@ -292,10 +292,13 @@ def _progress(shown: bool, paths: tuple[Path, ...]) -> Iterator[Callable[[], Non
     total = estimated_cases(paths)
     columns = [SpinnerColumn(), TextColumn("scoring"), BarColumn()]
     if total:
-        columns += [MofNCompleteColumn(), TextColumn("cases"), TimeRemainingColumn()]
+        # Two bare times side by side ("0:00:23 0:00:02") do not say which is which.
+        columns += [MofNCompleteColumn(), TextColumn("cases,"), TimeRemainingColumn()]
+        columns += [TextColumn("left,")]
     else:
-        columns += [TextColumn("{task.completed} cases")]
-    with Progress(*columns, TimeElapsedColumn(), auto_refresh=False, transient=True) as progress:
+        columns += [TextColumn("{task.completed} cases,")]
+    columns += [TimeElapsedColumn(), TextColumn("elapsed")]
+    with Progress(*columns, auto_refresh=False, transient=True) as progress:
         task = progress.add_task("score", total=total or None)
         last = time.monotonic()
         done = 0
