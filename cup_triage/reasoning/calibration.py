@@ -167,12 +167,16 @@ class Discount:
             for key, finding in vocabulary.findings.items()
             if key.startswith("sites.")
         }
+        # Each site effect with the findings it explains: most rules test none of them.
+        effects = [
+            (effect, f"sites.{effect.site}", frozenset(item.finding for item in effect.explains))
+            for effect in site_effects
+        ]
         for rule_id, rule in rules.items():
             tested = {c.finding: c for c in rule.when if c.finding is not None}
-            for effect in site_effects:
-                site_key = f"sites.{effect.site}"
-                if site_key in tested:
-                    continue  # written given the site: its ratio already conditions on it
+            for effect, site_key, explained in effects:
+                if site_key in tested or explained.isdisjoint(tested):
+                    continue  # written given the site (its ratio conditions on it), or unrelated
                 shares = [
                     item.share
                     for item in effect.explains
