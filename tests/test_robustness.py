@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cup_triage.cli import cli
@@ -754,9 +754,13 @@ def test_every_row_of_a_damaged_csv_is_counted_and_every_good_row_is_scored(case
 
 @settings(max_examples=200, deadline=None)
 @given(cell=st.text())
+@example(cell='\uff1dHYPERLINK("http://x")')
+@example(cell="'\uff20SUM(A1)")
 def test_a_csv_cell_never_starts_like_a_formula_and_reads_back_as_written(cell):
     safe = spreadsheet_safe(cell)
-    assert not safe.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert not safe.startswith(
+        ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+    )
     assert cell_read(safe) == cell
 
 

@@ -43,15 +43,19 @@ def partial_path(output: Path) -> Path:
     return output.with_name(output.name + ".partial")
 
 
-_FORMULA = re.compile(r"'*[=+\-@\t\r]")
-_ESCAPED = re.compile(r"'+[=+\-@\t\r]")
+# The full-width forms (U+FF1D ＝, U+FF0B ＋, U+FF0D －, U+FF20 ＠) are escaped too, as a
+# precaution: a spreadsheet set up to turn full-width input into ASCII would start a formula
+# with them, and the escape costs nothing because `cell_read` undoes it.
+_FORMULA_START = "=+\\-@\t\r\uff1d\uff0b\uff0d\uff20"
+_FORMULA = re.compile(f"'*[{_FORMULA_START}]")
+_ESCAPED = re.compile(f"'+[{_FORMULA_START}]")
 
 
 def spreadsheet_safe(cell: str) -> str:
     """A cell a spreadsheet will not run as a formula (OWASP CSV injection): a cell starting
-    with = + - @, a tab or a carriage return gets a leading apostrophe. A cell already
-    starting with apostrophes before one of those gets one more, so that `cell_read` undoes
-    exactly this and a row reads back as written."""
+    with = + - @ (or their full-width forms), a tab or a carriage return gets a leading
+    apostrophe. A cell already starting with apostrophes before one of those gets one more,
+    so that `cell_read` undoes exactly this and a row reads back as written."""
     return "'" + cell if _FORMULA.match(cell) else cell
 
 
