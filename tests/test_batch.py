@@ -241,8 +241,9 @@ def test_a_full_disk_with_workers_is_one_line_and_the_partial_is_kept(batch, tmp
     _, stderr = process.communicate(timeout=600)
     assert process.returncode == 74, stderr
     assert stderr.strip().splitlines() == [
-        f"Error: {partial_path(output)}: cannot write: File too large "
-        "(free some space (or check the device) and run again)"
+        f"Error: {partial_path(output)}: cannot write: File too large (free some space, then"
+        " run the same command with --resume: the rows scored so far are in"
+        f" {partial_path(output)})"
     ]
     assert partial_path(output).exists() and not output.exists()
 

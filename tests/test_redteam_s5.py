@@ -153,7 +153,7 @@ def test_resume_after_another_knowledge_base_or_top_k_says_so_and_keeps_no_stale
     folder, _ = rules
     output = _interrupted(tmp_path)
     if change == "rules":
-        _replace(folder / "calibration.yaml", "  temperature: 0.8\n", "  temperature: 0.7\n")
+        _replace(folder / "calibration.yaml", "  temperature: 0.85\n", "  temperature: 0.7\n")
         options, clean_options = ["--rules-dir", folder], ["--rules-dir", folder]
         said = "resume: the knowledge base is not the interrupted run's (hash "
     else:
@@ -393,7 +393,7 @@ def test_the_node_pattern_is_not_asked_when_no_involved_node_makes_it_a_question
     assert "imaging.midline_distribution" not in asked
 
 
-def test_the_html_report_states_the_prior_weight_and_counts_unreadable_cases_up_front(tmp_path):
+def test_the_html_report_states_the_prior_weight_and_counts_unreadable_cases_up_front(tmp_path, kb):
     folder = tmp_path / "set"
     folder.mkdir()
     (folder / "breast.yaml").write_bytes((CASES / "examples" / "breast.yaml").read_bytes())
@@ -401,6 +401,8 @@ def test_the_html_report_states_the_prior_weight_and_counts_unreadable_cases_up_
     report = tmp_path / "report.html"
     assert _run("evaluate", folder, "--html", report).exit_code == 0
     html = report.read_text(encoding="utf-8")
-    assert "temperature 0.8,\nprior weight 0.5, tuned on" in html
+    calibration = kb.calibration
+    stated = f"temperature {calibration.temperature:g},\nprior weight {calibration.prior_weight:g}"
+    assert f"{stated}, tuned on" in html
     assert "<th>unreadable</th>" in html
     assert '<td class="bad">1</td></tr>' in html.split("</table>")[0]
