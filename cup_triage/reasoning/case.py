@@ -89,6 +89,21 @@ def _check_id(
     return value
 
 
+def _primary_ids(value: Any, options: Mapping[str, Any] | list[str], field: str) -> set[str]:
+    """The primary ids of one id or a list of them, each checked and, in a list, named by its
+    place (`prior_cancer[1]`)."""
+    if not isinstance(value, list | tuple):
+        return {_check_id(value, options, "primary", field)}
+    return {
+        _check_id(item, options, "primary", f"{field}[{index}]") for index, item in enumerate(value)
+    }
+
+
+def _one_or_sorted(ids: set[str]) -> str | tuple[str, ...]:
+    """A list of one id is that id; a longer one is kept sorted (its order means nothing)."""
+    return next(iter(ids)) if len(ids) == 1 else tuple(sorted(ids))
+
+
 ID_LIMIT = 200
 """The longest case id: enough for any registry or study id with a prefix."""
 
@@ -185,19 +200,11 @@ class Case(BaseModel):
         none, and a longer list is kept sorted (its order means nothing)."""
         if value is None:
             return None
-        options = [*_vocabulary(info).primaries, NONE]
-        if not isinstance(value, list | tuple):
-            return _check_id(value, options, "primary", "prior_cancer")
-        ids = {
-            _check_id(item, options, "primary", f"prior_cancer[{index}]")
-            for index, item in enumerate(value)
-        }
+        ids = _primary_ids(value, [*_vocabulary(info).primaries, NONE], "prior_cancer")
         if NONE in ids and len(ids) > 1:
             raise CaseError("none together with earlier cancers", field="prior_cancer")
         ids.discard(NONE)
-        if not ids:
-            return NONE
-        return next(iter(ids)) if len(ids) == 1 else tuple(sorted(ids))
+        return _one_or_sorted(ids) if ids else NONE
 
     @field_validator("pathology_favours", mode="before")
     @classmethod
@@ -207,16 +214,8 @@ class Case(BaseModel):
         An empty list, or `unknown`, is no opinion."""
         if value is None or (isinstance(value, str) and normalise_answer(value) == UNKNOWN):
             return None
-        options = _vocabulary(info).primaries
-        if not isinstance(value, list | tuple):
-            return _check_id(value, options, "primary", "pathology_favours")
-        ids = {
-            _check_id(item, options, "primary", f"pathology_favours[{index}]")
-            for index, item in enumerate(value)
-        }
-        if not ids:
-            return None
-        return next(iter(ids)) if len(ids) == 1 else tuple(sorted(ids))
+        ids = _primary_ids(value, _vocabulary(info).primaries, "pathology_favours")
+        return _one_or_sorted(ids) if ids else None
 
     @field_validator("source", mode="before")
     @classmethod
@@ -326,11 +325,16 @@ class Case(BaseModel):
     def answers(self, vocabulary: Vocabulary) -> dict[str, Any]:
         """Every answer as given, `key -> answer`, with the two derived numbers."""
         found: dict[str, Any] = {}
-        for key in ("sex", "age", "histology", "prior_cancer", "tissue_of_origin"):
+        for key in (
+            "sex",
+            "age",
+            "histology",
+            "prior_cancer",
+            "tissue_of_origin",
+            "pathology_favours",
+        ):
             if getattr(self, key) is not None:
                 found[key] = getattr(self, key)
-        if self.pathology_favours is not None:
-            found["pathology_favours"] = self.pathology_favours
         for section in SECTIONS:
             for finding, answer in (getattr(self, section) or {}).items():
                 key = f"{section}.{finding}"
@@ -358,14 +362,10 @@ class Case(BaseModel):
         for section in SECTIONS:
             if section not in ("sites", "features") and getattr(self, section):
                 data[section] = dict(getattr(self, section))
-        if isinstance(self.prior_cancer, tuple):
-            data["prior_cancer"] = list(self.prior_cancer)
-        elif self.prior_cancer is not None:
-            data["prior_cancer"] = self.prior_cancer
-        if isinstance(self.pathology_favours, tuple):
-            data["pathology_favours"] = list(self.pathology_favours)
-        elif self.pathology_favours is not None:
-            data["pathology_favours"] = self.pathology_favours
+        for key in ("prior_cancer", "pathology_favours"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = list(value) if isinstance(value, tuple) else value
         for key in ("tissue_of_origin", "confirmed_primary", "source", "notes"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
@@ -402,17 +402,9 @@ def _sex_specific_answers(case: Case, vocabulary: Vocabulary) -> Iterator[tuple[
             answer == positive or (finding.sex_any_answer and answer is not None)
         ):
             yield finding.key, _in_words(finding.section, finding.label, answer), finding.sex
-    prior = case.prior_cancer
-    for field, ids in (
-        ("prior_cancer", prior if isinstance(prior, tuple) else (prior,)),
-        ("tissue_of_origin", (case.tissue_of_origin,)),
-        (
-            "pathology_favours",
-            favours if isinstance(favours := case.pathology_favours, tuple) else (favours,),
-        ),
-        ("confirmed_primary", (case.confirmed_primary,)),
-    ):
-        for primary_id in ids:
+    for field in ("prior_cancer", "tissue_of_origin", "pathology_favours", "confirmed_primary"):
+        value = getattr(case, field)
+        for primary_id in value if isinstance(value, tuple) else (value,):
             primary = vocabulary.primaries.get(primary_id or "")
             if primary is not None and primary.sex is not None:
                 yield field, f"{primary.label} primary", primary.sex
