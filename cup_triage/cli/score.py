@@ -15,7 +15,7 @@ import click
 from ..io.batch import STDOUT, WORKERS_WORTH_IT, score_to_file
 from ..io.capacity import default_jobs, estimated_cases
 from ..io.load import CASE_SUFFIXES, iter_records
-from ..io.partial import partial_path
+from ..io.partial import partial_path, replaceable_by_score
 from ..io.render import to_json
 from ..reasoning.errors import InputError, TryAgainError, WriteError
 from ..reasoning.triage import ENGINES, EVALUATOR
@@ -219,11 +219,6 @@ def _input_files(paths: tuple[Path, ...], output: Path) -> list[os.stat_result]:
     return found
 
 
-OUTPUT_STARTS = (b'{"knowledge_base":', b"case_id,status,")
-"""How a .json and a .csv output of `score` begin: such a file in an input folder is an
-earlier run's output (not read as cases, and replaced); any other is a case file."""
-
-
 def _case_file_inside(output: Path, folder: Path) -> bool:
     """Whether the output is an existing case file under an input folder: the folder's walk
     leaves the output out (it must never read its own rows back), so without this check the
@@ -232,12 +227,7 @@ def _case_file_inside(output: Path, folder: Path) -> bool:
         return False
     if not output.resolve().is_relative_to(folder.resolve()):
         return False
-    try:
-        with output.open("rb") as file:
-            start = file.read(64)
-    except OSError:
-        return False  # reported when the output is opened
-    return not start.startswith(OUTPUT_STARTS)
+    return not replaceable_by_score(output)
 
 
 def _same(status: os.stat_result, path: Path) -> bool:

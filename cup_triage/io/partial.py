@@ -151,6 +151,24 @@ def row_format(output: Path, top_k: int, stamp: KnowledgeBaseStamp | None = None
     return JsonDocument(stamp) if suffix == ".json" else JsonLines()
 
 
+OUTPUT_STARTS = (b'{"knowledge_base":', (",".join(row_columns(0)[:2]) + ",").encode())
+"""How a .json output (`JsonDocument`: keys sorted, so the stamp comes first) and a .csv
+output (`CsvRows`: its header) begin; a .jsonl output is never a case file's suffix."""
+
+
+def replaceable_by_score(path: Path) -> bool:
+    """Whether an existing file in an input folder may be replaced by a `score` output: one
+    that begins as a .json or .csv output does (an earlier run's, not read as cases), and so
+    does one that cannot be read (the error is reported when the output is opened); any
+    other file is a case file."""
+    try:
+        with path.open("rb") as file:
+            start = file.read(64)
+    except OSError:
+        return True
+    return start.startswith(OUTPUT_STARTS)
+
+
 class Resumed:
     """The rows an interrupted run wrote, read back one at a time from OUT.partial.
 
