@@ -164,7 +164,7 @@ def _case_schema() -> dict[str, Any]:
     """The shape of one case as a file holds it (before ids are checked): the Case model's
     fields, with the forms the loader accepts (lists of present sites, YAML booleans, values)."""
     from ..reasoning.case import LIST_SECTIONS, Case
-    from ..reasoning.vocabulary import SECTIONS
+    from ..reasoning.vocabulary import MULTIPLE_FINDINGS, SECTIONS
 
     answer = {"type": ["string", "boolean", "null"]}
     properties: dict[str, Any] = {}
@@ -184,7 +184,7 @@ def _case_schema() -> dict[str, Any]:
             }
         elif name in SECTIONS:
             form = {"type": ["object", "null"], "additionalProperties": answer}
-        elif name in ("prior_cancer", "pathology_favours"):
+        elif name in MULTIPLE_FINDINGS:
             form = {
                 "anyOf": [
                     {"type": "string"},

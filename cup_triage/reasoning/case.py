@@ -26,6 +26,7 @@ from .consistency import Conflict, conflicts, set_aside
 from .errors import CaseError, from_validation
 from .vocabulary import (
     DERIVED_FINDINGS,
+    MULTIPLE_FINDINGS,
     NONE,
     SECTIONS,
     UNKNOWN,
@@ -38,7 +39,7 @@ from .vocabulary import (
 LIST_SECTIONS = ("sites", "features")
 """Sections a case file may give as a list of present findings (or as a mapping of answers)."""
 
-LIST_FIELDS = (*LIST_SECTIONS, "prior_cancer", "pathology_favours")
+LIST_FIELDS = (*LIST_SECTIONS, *MULTIPLE_FINDINGS)
 """Fields a case file may give as a list (in a CSV cell, separated as the sites are)."""
 
 
@@ -362,7 +363,7 @@ class Case(BaseModel):
         for section in SECTIONS:
             if section not in ("sites", "features") and getattr(self, section):
                 data[section] = dict(getattr(self, section))
-        for key in ("prior_cancer", "pathology_favours"):
+        for key in MULTIPLE_FINDINGS:
             value = getattr(self, key)
             if value is not None:
                 data[key] = list(value) if isinstance(value, tuple) else value

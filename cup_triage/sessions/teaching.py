@@ -20,7 +20,7 @@ from ..reasoning.errors import CaseError
 from ..reasoning.knowledge import Kind
 from ..reasoning.ranking import relative_weight
 from ..reasoning.triage import Triage
-from ..reasoning.vocabulary import Vocabulary
+from ..reasoning.vocabulary import MULTIPLE_FINDINGS, Vocabulary
 from .scoring import (
     Differential,
     agreement,
@@ -83,7 +83,7 @@ def revealed_findings(stage: Stage, vocabulary: Vocabulary) -> list[str]:
         shown = answer
         if key == "histology":
             shown = vocabulary.histologies[answer].label
-        elif key in ("prior_cancer", "pathology_favours"):
+        elif key in MULTIPLE_FINDINGS:
             listed = [answer] if isinstance(answer, str) else list(answer)
             shown = ", ".join(vocabulary.primary_label(p) for p in listed)
         lines.append(f"{label}: {shown}")
