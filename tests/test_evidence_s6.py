@@ -62,7 +62,27 @@ FIRST = [
         "lung",
         id="man, a finger-bone metastasis -> lung, not prostate",
     ),
+    # AJCC 8th: coeliac nodes are regional for the oesophagus; with mediastinal nodes and
+    # squamous histology the oesophagus leads.
+    pytest.param(
+        {
+            "sex": "male",
+            "age": 65,
+            "sites": ["coeliac_nodes", "mediastinal_nodes"],
+            "histology": "squamous_cell_carcinoma",
+        },
+        "esophagus",
+        id="squamous carcinoma in mediastinal and coeliac nodes -> oesophagus",
+    ),
 ]
+
+
+def test_coeliac_nodes_put_the_upper_gi_tract_first(assess):
+    assessment = assess(
+        {"sex": "male", "age": 65, "sites": ["coeliac_nodes"], "histology": "adenocarcinoma"},
+        suggest=False,
+    )
+    assert {c.primary for c in assessment.candidates[:2]} == {"stomach", "esophagus"}
 
 
 @pytest.mark.parametrize(("findings", "leader"), FIRST)
