@@ -97,7 +97,11 @@ IMPLIED = [
     # No bone metastases: there is no bone-lesion character to ask about.
     (
         {"sites": {"bone": "no"}},
-        {"imaging.blastic_bone_lesions": "no", "imaging.lytic_bone_lesions": "no"},
+        {
+            "imaging.blastic_bone_lesions": "no",
+            "imaging.lytic_bone_lesions": "no",
+            "imaging.acrometastasis": "no",
+        },
     ),
     # Two sites: not a single deposit.
     (
@@ -105,6 +109,7 @@ IMPLIED = [
         {
             "imaging.blastic_bone_lesions": "no",
             "imaging.lytic_bone_lesions": "no",
+            "imaging.acrometastasis": "no",
             "imaging.solitary_lesion": "no",
         },
     ),

@@ -171,3 +171,13 @@ def test_the_orbit_explains_the_visual_disturbance(assess):
     with_symptom = assess({**base, "history": {"visual_disturbance": "yes"}}, suggest=False)
     # The symptom adds almost nothing once the orbital deposit is known.
     assert abs(_probability(with_symptom, "breast") - _probability(plain, "breast")) < 0.05
+
+
+def test_bone_metastases_in_a_woman_do_not_make_breast_the_clear_leader(assess):
+    # Rougraff 1993, Simon & Bartucci 1986, Jacobsen 1997: 5 breast against 41 lung cancers
+    # among 115 skeletal metastases of unknown origin.
+    assessment = assess(
+        {"sex": "female", "age": 65, "sites": ["bone", "liver"], "histology": "adenocarcinoma"},
+        suggest=False,
+    )
+    assert _probability(assessment, "breast") < _probability(assessment, "lung")
