@@ -181,3 +181,27 @@ def test_bone_metastases_in_a_woman_do_not_make_breast_the_clear_leader(assess):
         suggest=False,
     )
     assert _probability(assessment, "breast") < _probability(assessment, "lung")
+
+
+@pytest.mark.parametrize(
+    ("markers", "flagged"),
+    [
+        ({}, True),
+        ({"pan_ck": "negative"}, True),
+        ({"pan_ck": "positive"}, False),
+    ],
+    ids=["no stains", "keratin-negative", "keratin-positive"],
+)
+def test_a_neoplasm_of_no_lineage_is_flagged_as_possibly_curable(assess, markers, flagged):
+    assessment = assess(
+        {
+            "sex": "male",
+            "age": 45,
+            "sites": ["cervical_nodes"],
+            "histology": "poorly_differentiated_malignant_neoplasm",
+            "markers": markers,
+        },
+        suggest=False,
+    )
+    fired = {f.rule_id for f in assessment.fired}
+    assert ("red_flag.curable.lineage_not_established" in fired) is flagged
