@@ -62,6 +62,12 @@ FIRST = [
         "lung",
         id="man, a finger-bone metastasis -> lung, not prostate",
     ),
+    # Shields 1997/2018: lung leads the uveal metastases found before the primary.
+    pytest.param(
+        {"sex": "male", "age": 64, "sites": {"choroid": "yes"}},
+        "lung",
+        id="man, a choroidal metastasis -> lung",
+    ),
     # AJCC 8th: coeliac nodes are regional for the oesophagus; with mediastinal nodes and
     # squamous histology the oesophagus leads.
     pytest.param(
