@@ -317,7 +317,10 @@ def _edit_case(export, number, column, value):
 
 def test_resume_scores_again_a_case_changed_since_the_interrupted_run(scored, tmp_path):
     export, before = scored
-    _edit_case(export, 5, "history.hemoptysis", "yes")  # same id, new finding
+    # Same id, another answer: flip whatever the generated case holds (the generated cases
+    # change whenever the vocabulary gains a finding, so a fixed answer may already be there).
+    current = list(csv.DictReader(export.open(newline="")))[5]["history.hemoptysis"]
+    _edit_case(export, 5, "history.hemoptysis", "no" if current == "yes" else "yes")
     fresh = tmp_path / "fresh.jsonl"
     _score(export, "-o", fresh)
     output, result = _resumed(export, before)
