@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import gc
+import os
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,7 +33,14 @@ class Context:
     def console(self) -> Console:
         from rich.console import Console
 
-        return Console(highlight=False)
+        class _Console(Console):
+            def on_broken_pipe(self) -> None:
+                # rich would exit 1 here; a closed pipe goes where click.echo's does (141,
+                # quietly), so `rank | head` ends as `rank --json | head` and `score -o -` do.
+                self.quiet = True
+                raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+        return _Console(highlight=False)
 
     @cached_property
     def kb(self) -> KnowledgeBase:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -24,28 +25,40 @@ from .common import Context, json_option, pass_context
 TERMINATED = 143
 """Exit code after SIGTERM, as a shell reports a process ended by it (128 + 15)."""
 
+STOP_SIGNALS = {signal.SIGTERM: (TERMINATED, "terminated")}
+"""The signals that stop a batch as Ctrl-C does, with the exit code and the word it ends
+with (128 + the signal, as a shell reports a process the signal ended)."""
+if hasattr(signal, "SIGHUP"):  # the terminal closed, or an ssh session dropped
+    STOP_SIGNALS[signal.SIGHUP] = (129, "hung up")
+
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (a scheduler or `kill`), handled like Ctrl-C: the partial output is kept."""
+    """SIGTERM (a scheduler or `kill`) or SIGHUP (the terminal went away), handled like
+    Ctrl-C: the partial output is kept."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[list[bool]]:
-    received: list[bool] = []
+def _sigterm_as_interrupt() -> Iterator[list[int]]:
+    received: list[int] = []
 
     def handler(signum: int, frame: object) -> None:
-        received.append(True)
-        raise Terminated()
+        received.append(signum)
+        raise Terminated(signum)
 
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (an embedding program): leave SIGTERM alone
+        previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    except ValueError:  # not the main thread (an embedding program): leave the signals alone
         yield received
         return
     try:
         yield received
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before)
 
 
 @click.command()
@@ -135,8 +148,8 @@ def score(
                     inputs,
                 )
             except TryAgainError:
-                if terminated:  # the workers died of the same SIGTERM first
-                    raise Terminated() from None
+                if terminated:  # the workers died of the same signal first
+                    raise Terminated(terminated[0]) from None
                 raise
             except WriteError as error:
                 if not to_stdout and partial_path(output).is_file():
@@ -145,13 +158,15 @@ def score(
                         f"scored so far are in {partial_path(output)}"
                     )
                 raise
-        except Terminated:
-            click.echo(
-                f"\nterminated: the rows scored so far are in {partial_path(output)}; "
-                "run the same command with --resume to continue",
-                err=True,
-            )
-            sys.exit(TERMINATED)
+        except Terminated as stop:
+            code, word = STOP_SIGNALS.get(stop.signum, (TERMINATED, "terminated"))
+            with contextlib.suppress(OSError):  # after a hang-up stderr may be gone too
+                click.echo(
+                    f"\n{word}: the rows scored so far are in {partial_path(output)}; "
+                    "run the same command with --resume to continue",
+                    err=True,
+                )
+            sys.exit(code)
     if summary.resume_note:
         click.echo(f"resume: {summary.resume_note}; scored again from there", err=True)
     throughput = {

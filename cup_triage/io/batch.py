@@ -361,13 +361,13 @@ at all is for the default --jobs to judge: io/capacity.py.)"""
 _worker_triage: Triage | None = None
 
 
-_STOPS = {signal.SIGINT, signal.SIGTERM}
+_STOPS = {signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])}
 
 
 @contextmanager
 def _stops_held() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM while a submit may start a worker: the worker inherits the
-    mask, so a signal to the process group cannot interrupt it half-imported (with a
+    """Hold Ctrl-C, SIGTERM and SIGHUP while a submit may start a worker: the worker inherits
+    the mask, so a signal to the process group cannot interrupt it half-imported (with a
     traceback); the worker releases them once it ignores Ctrl-C, and here a held signal is
     delivered as soon as the submit returns (as the resource tracker is started)."""
     held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
@@ -386,7 +386,8 @@ def _start_worker(kb: KnowledgeBase | None, fired_by: str, parent: int) -> None:
     # partial output; a worker that also raised KeyboardInterrupt would only print a
     # traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker has the parent's handler
+    for stop in _STOPS - {signal.SIGINT}:  # a forked worker has the parent's handlers
+        signal.signal(stop, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
     if kb is not None:
         _worker_triage = Triage(kb, fired_by)

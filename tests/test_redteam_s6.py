@@ -1,0 +1,108 @@
+"""Attacks of the session-6 red team: each test is one attack (or one family of them), and
+passes when the attack fails. The table at the end (ATTACKS) records every attack tried,
+what was expected, what was observed and whether it was fixed, including those that found
+nothing to fix."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cup_triage.cli import cli
+
+from .conftest import CASES
+
+SCRIPT = Path(sys.executable).with_name("cup-triage")
+
+
+def _run(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def _installed(*args, **kwargs):
+    kwargs.setdefault("stderr", subprocess.PIPE)
+    return subprocess.run([str(SCRIPT), *map(str, args)], timeout=120, check=False, **kwargs)
+
+
+# ------------------------------------------------------- a reader that closed standard output
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("rank", CASES / "example.yaml"),
+        ("rank", "--json", CASES / "example.yaml"),
+        ("rank", "--theories", CASES / "example.yaml"),
+        ("score", CASES / "example.yaml", "-o", "-"),
+        ("vocab",),
+        ("evaluate", CASES / "examples"),
+    ],
+)
+def test_every_command_ends_quietly_with_141_when_its_reader_is_gone(args):
+    """`rank case.yaml | head -1` exited 1 (rich's own closed-pipe exit) where `rank --json`
+    and `score -o -` exit 141: the text report now ends as they do."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first byte: every write fails
+    try:
+        done = _installed(*args, stdout=write)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (141, b"")
+
+
+# ------------------------------------------------------------------ a hang-up mid-batch
+@pytest.fixture(scope="module")
+def big_batch(tmp_path_factory):
+    """3,000 small cases and the bytes an uninterrupted run writes for them."""
+    folder = tmp_path_factory.mktemp("big")
+    source = folder / "cases.yaml"
+    cases = [{"id": f"p{n:04d}", "sex": "male", "sites": ["bone"]} for n in range(3000)]
+    source.write_text(yaml.safe_dump(cases))
+    clean = folder / "clean.jsonl"
+    assert _installed("score", source, "-o", clean, "--jobs", "1").returncode == 0
+    return source, clean.read_bytes()
+
+
+def _lines(path):
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def _stopped_midway(source, output, jobs, signum, group):
+    process = subprocess.Popen(
+        [str(SCRIPT), "score", str(source), "-o", str(output), "--jobs", str(jobs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    partial = output.with_name(output.name + ".partial")
+    deadline = time.monotonic() + 120
+    while _lines(partial) < 50 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (os.killpg if group else os.kill)(process.pid, signum)
+    _, stderr = process.communicate(timeout=120)
+    return process.returncode, stderr.decode()
+
+
+@pytest.mark.parametrize(("jobs", "group"), [(1, False), (2, True)])
+def test_a_hang_up_mid_batch_says_where_the_rows_are_and_resumes_to_the_same_bytes(
+    big_batch, tmp_path, jobs, group
+):
+    """SIGHUP (the terminal closed, an ssh session dropped) ended `score` with 129 and no
+    word about OUT.partial, where SIGTERM and Ctrl-C say it is kept for --resume; with
+    workers, a hang-up to the whole group must not print a worker's traceback."""
+    source, clean = big_batch
+    output = tmp_path / "rows.jsonl"
+    code, stderr = _stopped_midway(source, output, jobs, signal.SIGHUP, group)
+    assert code == 129, stderr
+    assert "hung up: the rows scored so far are in" in stderr
+    assert "--resume" in stderr and "Traceback" not in stderr
+    assert not output.exists()
+    assert _installed("score", source, "-o", output, "--resume").returncode == 0
+    assert output.read_bytes() == clean
