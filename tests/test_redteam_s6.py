@@ -106,3 +106,33 @@ def test_a_hang_up_mid_batch_says_where_the_rows_are_and_resumes_to_the_same_byt
     assert not output.exists()
     assert _installed("score", source, "-o", output, "--resume").returncode == 0
     assert output.read_bytes() == clean
+
+
+# ------------------------------------------------------------------------ CSV on stdin
+EXPORT = "id,sex,sites\r\nc1,male,bone\r\nc2,female,liver|ovary\r\n"
+
+
+def test_a_csv_export_on_standard_input_is_read_as_csv_when_asked_and_named_when_not():
+    """`score -` read standard input as YAML only: a piped CSV export became one error row
+    ('got str') without a word on what to do."""
+    result = _run("score", "-", "-o", "-", "--stdin-format", "csv", input="\ufeff" + EXPORT)
+    assert result.exit_code == 0, result.output
+    assert [r.split(",")[0] for r in result.stdout.splitlines()] == [
+        '{"case_id":"c1"',
+        '{"case_id":"c2"',
+    ]
+    alone = _run("score", "-", "-o", "-", input=EXPORT)
+    assert alone.exit_code == 1
+    assert "(CSV on standard input needs --stdin-format csv)" in alone.stderr
+    ranked = _run("rank", "--json", "--stdin-format", "csv", "-", input=EXPORT)
+    assert ranked.exit_code == 0 and ranked.stdout.count('"condition"') == 2
+
+
+def test_an_explicit_stdin_format_is_kept_to_and_a_bad_csv_column_is_named():
+    yaml_case = "id: c1\nsex: male\nsites: [bone]\n"
+    assert _run("score", "-", "-o", "-", "--stdin-format", "yaml", input=yaml_case).exit_code == 0
+    as_json = _run("score", "-", "-o", "-", "--stdin-format", "json", input=yaml_case)
+    assert as_json.exit_code == 1 and "<stdin>:1: invalid JSON" in as_json.stderr
+    typo = _run("score", "-", "-o", "-", "--stdin-format", "csv", input="id,sexx\nc1,male\n")
+    assert "skipped: <stdin> › sexx: unknown column 'sexx'" in typo.stderr
+    assert "--stdin-format" in _run("score", "--help").output

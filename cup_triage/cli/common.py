@@ -105,6 +105,14 @@ _SHARED: dict[str, Triage] = {}
 
 pass_context = click.make_pass_decorator(Context)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+stdin_format_option = click.option(
+    "--stdin-format",
+    type=click.Choice(["auto", "yaml", "json", "csv"]),
+    default="auto",
+    show_default=True,
+    help="What `-` (standard input) holds. auto: JSON when it begins with { or [, otherwise "
+    "YAML; a CSV export is never guessed: give csv.",
+)
 
 
 def read_line(prompt: str) -> str | None:

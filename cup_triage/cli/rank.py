@@ -9,7 +9,7 @@ import click
 
 from ..io.load import load_case
 from ..io.render import assessment_document, render_assessment, to_json
-from .common import Context, pass_context
+from .common import Context, pass_context, stdin_format_option
 
 
 @click.command()
@@ -32,6 +32,7 @@ from .common import Context, pass_context
     "assessment`); fhir: a FHIR R4 RiskAssessment, or a Bundle of them for several cases.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@stdin_format_option
 @pass_context
 def rank(
     ctx: Context,
@@ -41,12 +42,14 @@ def rank(
     show_theories: bool,
     output_format: str,
     as_json: bool,
+    stdin_format: str,
 ) -> None:
     """Rank the candidate primaries of the case(s) in CASE_FILE, with explanations and advice.
 
-    CASE_FILE is a case file (YAML, JSON, CSV), a FHIR Bundle (JSON), or `-` for standard input.
+    CASE_FILE is a case file (YAML, JSON, CSV), a FHIR Bundle (JSON), or `-` for standard input
+    (YAML or JSON; CSV with --stdin-format csv).
     """
-    cases = load_case(case_file, ctx.kb.vocabulary)
+    cases = load_case(case_file, ctx.kb.vocabulary, stdin_format=stdin_format)
     if case_id is not None:
         cases = [c for c in cases if c.id == case_id]
         if not cases:

@@ -20,7 +20,7 @@ from ..io.partial import partial_path, replaceable_by_score
 from ..io.render import to_json
 from ..reasoning.errors import InputError, TryAgainError, WriteError
 from ..reasoning.triage import ENGINES, EVALUATOR
-from .common import Context, json_option, pass_context
+from .common import Context, json_option, pass_context, stdin_format_option
 
 TERMINATED = 143
 """Exit code after SIGTERM, as a shell reports a process ended by it (128 + 15)."""
@@ -100,6 +100,7 @@ def _sigterm_as_interrupt() -> Iterator[list[int]]:
     help="What fires the rules: the evaluator (the same firings as experta, in plain "
     "Python, much faster) or experta, the engine of record. The rows are the same bytes.",
 )
+@stdin_format_option
 @json_option
 @pass_context
 def score(
@@ -110,10 +111,11 @@ def score(
     resume: bool,
     jobs: int | None,
     engine: str,
+    stdin_format: str,
     as_json: bool,
 ) -> None:
-    """Score every case in PATHS (files, folders, FHIR Bundles, - for standard input) and write
-    one row per case to OUTPUT.
+    """Score every case in PATHS (files, folders, FHIR Bundles, - for standard input: YAML or
+    JSON, CSV with --stdin-format csv) and write one row per case to OUTPUT.
 
     Rows are written to OUTPUT.partial as they are scored; OUTPUT appears, whole, when the
     batch ends. A bad case is an error row and every other case is still scored; exit code 1
@@ -131,7 +133,7 @@ def score(
         )
     # Never read this run's output, or its partial output, as one of its inputs.
     skip = [] if to_stdout else [output, partial_path(output)]
-    loaded = iter_records(paths, ctx.kb.vocabulary, skip=skip)
+    loaded = iter_records(paths, ctx.kb.vocabulary, skip=skip, stdin_format=stdin_format)
     show_progress = sys.stderr.isatty() and not as_json
     with _sigterm_as_interrupt() as terminated:
         try:

@@ -14,10 +14,11 @@ import os
 import stat
 import sys
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, BinaryIO, TextIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -93,7 +94,13 @@ def read_data_file(path: Path) -> Any:
 
 
 STDIN = Path("-")
-"""The path `-`: the case file is read from standard input (YAML or JSON, told by its text)."""
+"""The path `-`: the case file is read from standard input, in the format `stdin_format`
+names (AUTO: JSON when the text begins with { or [, otherwise YAML)."""
+
+AUTO = "auto"
+STDIN_FORMATS = (AUTO, "yaml", "json", "csv")
+"""What standard input may hold. A CSV export is never guessed: `id,sex,sites` is also a
+YAML document (a bare string), so CSV on standard input is asked for by name."""
 
 STDIN_NAME = "<stdin>"
 
@@ -330,12 +337,16 @@ def _folder_files(folder: Path, skipped: set[str]) -> Iterator[Path | InputError
 
 
 def iter_cases(
-    paths: Iterable[Path], vocabulary: Vocabulary, *, skip: Iterable[Path] = ()
+    paths: Iterable[Path],
+    vocabulary: Vocabulary,
+    *,
+    skip: Iterable[Path] = (),
+    stdin_format: str = AUTO,
 ) -> Iterator[LoadedCase]:
     """Every case under the given paths, in a stable order, one at a time; a bad file or a
     bad case is an error item and never hides the cases around it. Files in `skip` (a
-    batch's own output) are never read."""
-    for item in iter_records(paths, vocabulary, skip=skip):
+    batch's own output) are never read; `-` is standard input, read as `stdin_format`."""
+    for item in iter_records(paths, vocabulary, skip=skip, stdin_format=stdin_format):
         yield item.load(vocabulary) if isinstance(item, PendingCase) else item
 
 
@@ -364,7 +375,11 @@ class PendingCase:
 
 
 def iter_records(
-    paths: Iterable[Path], vocabulary: Vocabulary, *, skip: Iterable[Path] = ()
+    paths: Iterable[Path],
+    vocabulary: Vocabulary,
+    *,
+    skip: Iterable[Path] = (),
+    stdin_format: str = AUTO,
 ) -> Iterator[LoadedCase | PendingCase]:
     """As `iter_cases`, but each case that could be read comes as a `PendingCase`, checked
     only when its `load` is called (an error reading a file or a record is a LoadedCase)."""
@@ -373,20 +388,20 @@ def iter_records(
             yield LoadedCase(file=item.file or "", error=item)
             continue
         file = STDIN_NAME if item == STDIN else str(item)
-        csv = item.suffix.lower() == ".csv"
-        for record in _case_records(item, vocabulary):
+        kind = stdin_format if item == STDIN else _format_of(item)
+        for record in _case_records(item, vocabulary, kind):
             if isinstance(record, InputError):
                 yield LoadedCase(file=file, error=record.located(file=file))
             else:
-                yield PendingCase(file, record, csv and record.row)
+                yield PendingCase(file, record, kind == "csv" and record.row)
 
 
-def load_case(path: Path, vocabulary: Vocabulary) -> list[Case]:
+def load_case(path: Path, vocabulary: Vocabulary, *, stdin_format: str = AUTO) -> list[Case]:
     """All cases of one file (for commands that need every case); if any is invalid, every
     problem of the file is raised at once, up to MAX_PROBLEMS."""
     cases = []
     errors = []
-    for loaded in iter_cases([path], vocabulary):
+    for loaded in iter_cases([path], vocabulary, stdin_format=stdin_format):
         if loaded.error is not None:
             errors.append(loaded.error)
         else:
@@ -396,9 +411,14 @@ def load_case(path: Path, vocabulary: Vocabulary) -> list[Case]:
     return cases
 
 
-def _case_records(path: Path, vocabulary: Vocabulary) -> Iterator[Record | InputError]:
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return "csv" if suffix == ".csv" else "json" if suffix == ".json" else "yaml"
+
+
+def _case_records(path: Path, vocabulary: Vocabulary, kind: str) -> Iterator[Record | InputError]:
     """The raw case mappings of one file, one at a time: a case, a list of cases, CSV rows."""
-    if path.suffix.lower() == ".csv":
+    if kind == "csv":
         yield from _csv_cases(path, vocabulary)
         return
     try:
@@ -406,7 +426,7 @@ def _case_records(path: Path, vocabulary: Vocabulary) -> Iterator[Record | Input
     except InputError as error:
         yield error
         return
-    is_json = path.suffix.lower() == ".json" or (path == STDIN and text.lstrip()[:1] in ("{", "["))
+    is_json = kind == "json" or (kind == AUTO and text.lstrip()[:1] in ("{", "["))
     parse = json_records if is_json else yaml_records
     for record in parse(text):
         if isinstance(record, InputError) or record.index is not None:
@@ -423,20 +443,26 @@ def _case_records(path: Path, vocabulary: Vocabulary) -> Iterator[Record | Input
         elif isinstance(record.data, Mapping):
             yield record
         else:
+            csv_like = path == STDIN and isinstance(record.data, str) and "," in text[:200]
             yield InputError(
-                f"expected a case (a mapping) or a list of cases, got {type(record.data).__name__}"
+                f"expected a case (a mapping) or a list of cases, got {type(record.data).__name__}",
+                hint="CSV on standard input needs --stdin-format csv" if csv_like else None,
             )
 
 
 def _csv_cases(path: Path, vocabulary: Vocabulary) -> Iterator[Record | InputError]:
     """Registry exports: one row per case, a column per field or per finding ('markers.ck7')."""
+    file = STDIN_NAME if path == STDIN else str(path)
     try:
-        with open_regular(path) as raw:
+        with _csv_bytes(path) as raw:
             # One NUL in a long export costs its row (formats.py), not the file.
-            _refuse_binary(raw.read(SNIFF_BYTES), str(path), any_nul=False)
-            raw.seek(0)
+            head = raw.read(SNIFF_BYTES)
+            _refuse_binary(head, file, any_nul=False)
+            whole = io.BufferedReader(_Prefixed(head, raw))  # standard input cannot seek
             # surrogateescape: a byte that is not UTF-8 costs its row only (formats.py).
-            text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+            text = io.TextIOWrapper(
+                whole, encoding="utf-8-sig", errors="surrogateescape", newline=""
+            )
             for item in csv_records(_bounded_lines(text)):
                 if isinstance(item, Header):
                     _check_columns(item.columns, vocabulary)
@@ -449,7 +475,36 @@ def _csv_cases(path: Path, vocabulary: Vocabulary) -> Iterator[Record | InputErr
     except InputError as error:
         yield error
     except OSError as exc:
-        yield InputError(f"cannot read: {exc.strerror or exc}", file=str(path))
+        yield InputError(f"cannot read: {exc.strerror or exc}", file=file)
+
+
+@contextmanager
+def _csv_bytes(path: Path) -> Iterator[BinaryIO]:
+    if path == STDIN:
+        yield sys.stdin.buffer
+    else:
+        with open_regular(path) as raw:
+            yield raw
+
+
+class _Prefixed(io.RawIOBase):
+    """The bytes already read from a stream, then the rest of it (streamed, not held)."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        super().__init__()
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n], self._head = self._head[:n], self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _bounded_lines(handle: TextIO) -> Iterator[str | LongLine]:
