@@ -136,3 +136,28 @@ def test_an_explicit_stdin_format_is_kept_to_and_a_bad_csv_column_is_named():
     typo = _run("score", "-", "-o", "-", "--stdin-format", "csv", input="id,sexx\nc1,male\n")
     assert "skipped: <stdin> › sexx: unknown column 'sexx'" in typo.stderr
     assert "--stdin-format" in _run("score", "--help").output
+
+
+# ------------------------------------------------------- words read as ids, in list fields
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [
+        ({"prior_cancer": "gastric"}, {"prior_cancer": "stomach"}),
+        ({"prior_cancer": ["gastric", "Colon"]}, {"prior_cancer": ("colorectal", "stomach")}),
+        ({"pathology_favours": ["colon"]}, {"pathology_favours": "colorectal"}),
+        ({"sites": ["neck nodes"]}, {"sites.cervical_nodes": "yes", "sites.liver": "no"}),
+        ({"features": ["signet ring"]}, {"features.signet_ring": "yes"}),
+    ],
+)
+def test_synonyms_are_read_in_every_field_that_may_be_a_list(kb, given, read):
+    """synonyms.LIST_FIELDS listed prior_cancer, but only sections were tested against it:
+    the entry did nothing (earlier cancers are read as primaries, one or a list, with the
+    other primary fields). The sections that may be lists are now named once, in
+    vocabulary.LIST_SECTIONS; this pins that every list field reads its words."""
+    from cup_triage.reasoning.case import parse_case
+
+    case = parse_case({"id": "c", "sex": "female", **given}, kb.vocabulary)
+    for field, value in read.items():
+        section, _, finding = field.partition(".")
+        got = getattr(case, section)
+        assert (got[finding] if finding else got) == value

@@ -26,6 +26,7 @@ from .consistency import Conflict, conflicts, set_aside
 from .errors import CaseError, from_validation
 from .vocabulary import (
     DERIVED_FINDINGS,
+    LIST_SECTIONS,
     MULTIPLE_FINDINGS,
     NONE,
     SECTIONS,
@@ -35,9 +36,6 @@ from .vocabulary import (
     did_you_mean,
     normalise_answer,
 )
-
-LIST_SECTIONS = ("sites", "features")
-"""Sections a case file may give as a list of present findings (or as a mapping of answers)."""
 
 LIST_FIELDS = (*LIST_SECTIONS, *MULTIPLE_FINDINGS)
 """Fields a case file may give as a list (in a CSV cell, separated as the sites are)."""

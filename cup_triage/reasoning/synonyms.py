@@ -18,10 +18,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from .errors import CaseError, KnowledgeError
-from .vocabulary import SECTIONS, Vocabulary, register_suggestions
+from .vocabulary import LIST_SECTIONS, SECTIONS, Vocabulary, register_suggestions
 
 PRIMARY_FIELDS = ("prior_cancer", "tissue_of_origin", "pathology_favours", "confirmed_primary")
-LIST_FIELDS = ("sites", "features", "prior_cancer")
+"""Fields whose words are primaries: one, or a list of them (each word read)."""
 
 
 def word_key(word: str) -> str:
@@ -142,7 +142,7 @@ class Synonyms:
                 case[field] = self._each("primaries", case[field])
         for section in SECTIONS:
             value = case.get(section)
-            if isinstance(value, list | tuple) and section in LIST_FIELDS:
+            if isinstance(value, list | tuple) and section in LIST_SECTIONS:
                 case[section] = self._each(section, value)
             elif isinstance(value, Mapping):
                 allowed = vocabulary.answers_of(section)

@@ -34,6 +34,9 @@ NUMERIC_FINDINGS = ("age", *DERIVED_FINDINGS)
 MULTIPLE_FINDINGS = ("prior_cancer", "pathology_favours")
 """Findings that may hold several answers at once (a sorted tuple when there are two or more)."""
 
+LIST_SECTIONS = ("sites", "features")
+"""Sections a case file may give as a list of present findings (or as a mapping of answers)."""
+
 UNKNOWN = "unknown"
 NONE = "none"
 
