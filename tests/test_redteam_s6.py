@@ -161,3 +161,69 @@ def test_synonyms_are_read_in_every_field_that_may_be_a_list(kb, given, read):
         section, _, finding = field.partition(".")
         got = getattr(case, section)
         assert (got[finding] if finding else got) == value
+
+
+# ------------------------------------------- standard output and error closed, or a reader gone
+@pytest.mark.parametrize("args", [("--version",), ("--help",)])
+def test_help_and_version_into_a_closed_pipe_end_quietly_with_141_too(args):
+    """`--help` and `--version` write while click parses the options, before any command
+    runs, and click ended a closed pipe there with exit 1 (main's own handler never saw it)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = _installed(*args, stdout=write)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (141, b"")
+
+
+def _closing(fd):
+    return lambda: os.close(fd)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--version",),
+        ("rank", CASES / "example.yaml"),
+        ("rank", "--json", CASES / "example.yaml"),
+        ("score", CASES / "example.yaml", "-o", "-"),
+    ],
+)
+def test_a_closed_standard_output_is_one_line_and_exit_74_not_a_traceback(args):
+    """`cup-triage rank case.yaml >&-` printed a traceback (sys.stdout is None: the final
+    flush failed), exit 1; `score -o -` called it an internal error."""
+    done = _installed(*args, stdout=None, preexec_fn=_closing(1))
+    assert done.returncode == 74
+    assert done.stderr.decode().splitlines() == [
+        "Error: standard output: cannot write: it is closed (run the command with standard "
+        "output open (a file, a pipe or /dev/null))"
+    ]
+
+
+def test_a_closed_standard_error_does_not_turn_success_into_exit_1(tmp_path):
+    """With `2>&-` every command, however well it went, exited 1: the flush of the missing
+    standard error raised at exit (and its traceback went nowhere)."""
+    output = tmp_path / "rows.csv"
+    ok = _installed("score", CASES / "example.yaml", "-o", output, preexec_fn=_closing(2))
+    assert ok.returncode == 0 and output.read_text().startswith("case_id,")
+    bad = _installed("rank", tmp_path / "missing.yaml", preexec_fn=_closing(2))
+    assert bad.returncode == 2
+
+
+def test_a_batch_started_with_standard_output_closed_never_writes_rows_into_descriptor_1(
+    tmp_path,
+):
+    """The first file a process opens takes the lowest free descriptor: with 1 closed, that
+    was OUT.partial, so anything written to descriptor 1 would land among the rows."""
+    output = tmp_path / "rows.jsonl"
+    _installed("score", CASES / "examples", "-o", output, stdout=None, preexec_fn=_closing(1))
+    clean = tmp_path / "clean.jsonl"
+    assert _installed("score", CASES / "examples", "-o", clean).returncode == 0
+    assert output.read_bytes() == clean.read_bytes()
+
+
+def test_reading_a_closed_standard_input_is_an_empty_file_not_a_bug():
+    done = _installed("rank", "-", stdout=subprocess.DEVNULL, preexec_fn=_closing(0))
+    assert done.returncode == 2
+    assert b"<stdin>: empty file" in done.stderr

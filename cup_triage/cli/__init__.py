@@ -11,6 +11,7 @@ import contextlib
 import errno
 import gc
 import importlib
+import io
 import os
 import sys
 
@@ -62,6 +63,17 @@ class TriageGroup(click.Group):
             self.add_command(getattr(module, cmd_name), cmd_name)
         return self.commands.get(cmd_name)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except OSError as error:
+            # --help and --version write while the options are parsed, before invoke; click
+            # would end a closed pipe with exit 1 here.
+            stopped = _output_stopped(error)
+            if stopped is None:
+                raise
+            raise UserError(stopped) from error
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -111,6 +123,12 @@ def _output_stopped(error: OSError) -> CupTriageError | None:
     pipe ends the process at once, quietly."""
     if error.errno == errno.EPIPE:
         _closed_pipe()
+    if error.errno == errno.EBADF:
+        return WriteError(
+            "cannot write: it is closed",
+            file="standard output",
+            hint="run the command with standard output open (a file, a pipe or /dev/null)",
+        )
     if error.errno in _FULL:
         return WriteError(
             f"cannot write: {error.strerror or error}",
@@ -157,6 +175,7 @@ def main() -> None:
     `common.collect_garbage_from_now`): until then a command only builds what it keeps.
     """
     gc.disable()
+    _closed_standard_streams()
     try:
         cli()
     except SystemExit as done:
@@ -211,3 +230,35 @@ def _flush(code: int) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         raise SystemExit(code) from None
+
+
+class _ClosedOutput(io.TextIOBase):
+    """Standard output of a process started without one (`cmd >&-`): a write fails as a write
+    to a closed descriptor does, so the command says so (exit 74) rather than its output
+    vanishing without a word, as click.echo to a missing stream would have it."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+
+def _closed_standard_streams() -> None:
+    """Make a process started with standard input, output or error closed behave: the
+    descriptor is held open on /dev/null, so no file the command opens takes its number
+    (the batch's partial file would otherwise become descriptor 1); a read of `-` then ends
+    at once, a write to standard output fails (above), and errors, which have nowhere to go,
+    leave the exit code to say what happened (it used to be 1 with a traceback nobody saw)."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is not None:
+            continue
+        with contextlib.suppress(OSError):
+            held = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if held != fd:
+                os.dup2(held, fd)
+                os.close(held)
+        if fd == 1:
+            sys.stdout = _ClosedOutput()
+        else:
+            setattr(sys, name, open(os.devnull, "r" if fd == 0 else "w"))  # noqa: SIM115
