@@ -227,3 +227,56 @@ def test_reading_a_closed_standard_input_is_an_empty_file_not_a_bug():
     done = _installed("rank", "-", stdout=subprocess.DEVNULL, preexec_fn=_closing(0))
     assert done.returncode == 2
     assert b"<stdin>: empty file" in done.stderr
+
+
+# ---------------------------------------------------------------- the interview of a young man
+def _young_man(sites, histology):
+    return {"id": "rt-man", "sex": "male", "age": 28, "sites": sites, "histology": histology}
+
+
+def _questions(case, triage):
+    """The questions of an interview up to its blood tests, started from the referral and
+    answered 'not known', as path -> question."""
+    from cup_triage.io.load import load_questionnaire
+    from cup_triage.reasoning.case import parse_case
+    from cup_triage.sessions.interview import UNKNOWN, Interview
+
+    vocabulary = triage.kb.vocabulary
+    interview = Interview(triage, parse_case(case, vocabulary), load_questionnaire(vocabulary))
+    asked = {}
+    while (question := interview.next_question()) is not None and len(asked) < 200:
+        if question.stage not in ("referral", "history", "blood_tests"):
+            break
+        asked[question.path] = question
+        interview.answer(question.path, UNKNOWN)
+    return asked
+
+
+def test_no_question_is_asked_for_a_subset_the_answers_already_rule_out(triage):
+    """A man with liver metastases only was asked for serum PSA because it 'could show a
+    favourable subset (Man with bone metastases and raised serum PSA ...)': the subset's
+    blastic bone lesions were counted as still open although no bone metastases imply none
+    (rules/implications.yaml). The implied answers now close such a subset."""
+    asked = _questions(_young_man(["liver"], "adenocarcinoma"), triage)
+    assert "bone metastases" not in asked["labs.psa"].reason
+    assert all("bone metastases" not in q.reason for q in asked.values())
+
+
+@pytest.mark.parametrize(
+    ("sites", "histology", "psa_asked"),
+    [
+        (["cervical_nodes"], "squamous_cell_carcinoma", False),
+        (["bone"], "squamous_cell_carcinoma", True),
+        (["liver"], "adenocarcinoma", True),
+    ],
+)
+def test_serum_psa_is_asked_of_a_man_with_bone_metastases_or_an_adenocarcinoma(
+    triage, sites, histology, psa_asked
+):
+    """A 28-year-old man with squamous carcinoma in the neck nodes was asked for his serum
+    PSA. ESMO asks for PSA in men with bone metastases or an adenocarcinoma: the
+    questionnaire says so as data (a dependency with its reason), not the code. A breast
+    lump stays a question for a man where it can change the leader (male breast cancer is
+    rare, and the priors say so, but axillary nodes make it one)."""
+    asked = _questions(_young_man(sites, histology), triage)
+    assert ("labs.psa" in asked) is psa_asked

@@ -90,12 +90,20 @@ class Explainer:
     def _subset_rules(self) -> tuple[Rule, ...]:
         return tuple(rule for rule in self.kb.rules if rule.subset)
 
-    def subset_needs(self, evaluation: Evaluation, unknown: frozenset[str]) -> dict[str, str]:
+    def subset_needs(
+        self,
+        evaluation: Evaluation,
+        unknown: frozenset[str],
+        implied: Mapping[str, Any] | None = None,
+    ) -> dict[str, str]:
         """Open findings a favourable subset not yet found still needs: finding -> subset.
 
         A subset often needs two answers at once (a site and a feature, two stains); one
         answer alone would not show it, so this looks at every rule that can still fire.
+        `implied` holds the answers the given ones imply (no bone metastases: no blastic
+        bone lesions), so that a subset they rule out is not counted as still possible.
         """
+        findings = {**(implied or {}), **evaluation.findings}
         concluded = self.kb.concluded_by(evaluation.fired)
         found = set(concluded.get("favourable_subset", ()))
         fired = set(evaluation.fired)
@@ -103,7 +111,7 @@ class Explainer:
         for rule in self._subset_rules:
             if rule.id in fired or rule.subset in found:
                 continue
-            missing = self.open_conditions(rule, evaluation.findings, concluded, unknown)
+            missing = self.open_conditions(rule, findings, concluded, unknown)
             if missing is None:
                 continue
             label = self.kb.subsets[rule.subset].label

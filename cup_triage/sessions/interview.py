@@ -413,7 +413,9 @@ class _Chooser:
             self.stopping.leading_probability,
         )
         self.signature_now = interview.explainer.signature(evaluation.fired)
-        self.subset_needs = interview.explainer.subset_needs(evaluation, interview.unknown)
+        self.subset_needs = interview.explainer.subset_needs(
+            evaluation, interview.unknown, interview.implied
+        )
         self.explainer = interview.explainer
         self.concluded = self.kb.concluded_by(evaluation.fired)
 
