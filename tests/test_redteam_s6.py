@@ -280,3 +280,53 @@ def test_serum_psa_is_asked_of_a_man_with_bone_metastases_or_an_adenocarcinoma(
     rare, and the priors say so, but axillary nodes make it one)."""
     asked = _questions(_young_man(sites, histology), triage)
     assert ("labs.psa" in asked) is psa_asked
+
+
+# ------------------------------------------------------------- --resume with another run's rows
+@pytest.fixture(scope="module")
+def examples_rows(tmp_path_factory):
+    """The rows of an uninterrupted run over the examples, as .jsonl and .csv (--top-k 3 and 4)."""
+    folder = tmp_path_factory.mktemp("rows")
+    rows = {}
+    for name, top_k in (("rows.jsonl", "3"), ("rows.csv", "3"), ("rows4.csv", "4")):
+        assert (
+            _run("score", CASES / "examples", "-o", folder / name, "--top-k", top_k).exit_code == 0
+        )
+        rows[name] = (folder / name).read_bytes()
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("partial", "top_k", "said"),
+    [
+        ("rows.csv", "4", "(--top-k is not the interrupted run's (3 → 4))"),
+        ("rows.jsonl", "3", "(not a CSV output of cup-triage score)"),
+    ],
+)
+def test_a_csv_resume_that_keeps_no_row_says_why(tmp_path, examples_rows, partial, top_k, said):
+    """A CSV --resume after a run with another --top-k, or from a JSON Lines partial file,
+    threw every row away without a word (its header differs, so nothing was read back);
+    JSON Lines said it. Now the CSV run says so too, and the output is a clean run's."""
+    output = tmp_path / "out.csv"
+    (tmp_path / "out.csv.partial").write_bytes(examples_rows[partial])
+    result = _run("score", CASES / "examples", "-o", output, "--resume", "--top-k", top_k)
+    assert result.exit_code == 0
+    assert f"resume: out.csv.partial does not begin with this run's header {said}" in (
+        result.stderr
+    )
+    assert output.read_bytes() == examples_rows["rows4.csv" if top_k == "4" else "rows.csv"]
+
+
+def test_resume_from_rows_in_another_order_names_both_cases_not_a_changed_case(
+    tmp_path, examples_rows
+):
+    """Rows of the same cases in another order (a partial file of another run, or inputs
+    given in another order) were reported as 'case X changed since the interrupted run'."""
+    first, second, *_ = examples_rows["rows.jsonl"].splitlines(keepends=True)
+    output = tmp_path / "out.jsonl"
+    (tmp_path / "out.jsonl.partial").write_bytes(second + first)
+    result = _run("score", CASES / "examples", "-o", output, "--resume")
+    assert result.exit_code == 0
+    assert "resume: the interrupted run's next row is case ex-anal-1 of " in result.stderr
+    assert "(other inputs, or in another order)" in result.stderr
+    assert output.read_bytes() == examples_rows["rows.jsonl"]

@@ -298,7 +298,13 @@ def _why_scored_again(
     top_before = sum(1 for name in previous if re.fullmatch(r"top\d+", name))
     if top_before and top_before != top_k:
         return f"--top-k is not the interrupted run's ({top_before} → {top_k})"
-    return f"{_named(item)} changed since the interrupted run"
+    was = (previous.get("case_id"), previous.get("file"))
+    if item.case_id is not None and was[0] is not None and was != (item.case_id, item.file):
+        return (
+            f"the interrupted run's next row is case {one_line(str(was[0]))} of "
+            f"{one_line(str(was[1]))}, not {_named(item)} (other inputs, or in another order)"
+        )
+    return f"{_named(item)}, or its row, changed since the interrupted run"
 
 
 def _named(item: LoadedCase) -> str:

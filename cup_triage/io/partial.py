@@ -79,6 +79,10 @@ class RowFormat:
         """Put the finished rows at OUT (the partial file, open as `fd`, is the output)."""
         replace_with(fd, partial, output)
 
+    def other_header(self, line: bytes) -> str:
+        """What the first line of a partial file that is not this format's header is."""
+        return "not an output of this format"
+
 
 class JsonLines(RowFormat):
     """One JSON object per line, keys sorted (JSON escapes newlines inside values)."""
@@ -132,6 +136,16 @@ class CsvRows(RowFormat):
         return self._joined(
             [spreadsheet_safe(quoted(c)) if isinstance(c, str) else c for c in cells]
         )
+
+    def other_header(self, line: bytes) -> str:
+        cells = next(csv.reader([line.decode("utf-8", "replace")]), [])
+        if cells[:2] != self.columns[:2]:
+            return "not a CSV output of cup-triage score"
+        top_before = sum(1 for cell in cells if re.fullmatch(r"top\d+", cell))
+        top_now = sum(1 for cell in self.columns if re.fullmatch(r"top\d+", cell))
+        if top_before != top_now:
+            return f"--top-k is not the interrupted run's ({top_before} → {top_now})"
+        return "the columns of another version"
 
     def parse(self, line: str) -> dict[str, Any]:
         cells = next(csv.reader([line]))
@@ -263,7 +277,7 @@ def resumable_output(
         try:
             if resume and not created:
                 done = _read_back(fd, partial, form)
-            if done is None:
+            if done is None or done.note:
                 os.ftruncate(fd, 0)
                 write_all(fd, form.header.encode("utf-8"))
         except OSError as exc:
@@ -278,14 +292,20 @@ def resumable_output(
 
 
 def _read_back(fd: int, partial: Path, form: RowFormat) -> Resumed | None:
-    """The rows of an interrupted run, after its torn last line is cut; None when nothing of
-    it can be kept (another header: another --top-k or an older version)."""
+    """The rows of an interrupted run, after its torn last line is cut; when nothing of it
+    can be kept (another header: another --top-k, not a CSV output), no rows and a note
+    saying why, as a row that does not hold has one (None: there was nothing to read)."""
     end = _whole_lines_length(fd)
     os.ftruncate(fd, end)
     header = form.header.encode("utf-8")
-    if os.pread(fd, len(header), 0) != header:
+    if os.pread(fd, len(header), 0) == header:
+        return Resumed(fd, partial, form, len(header), end)
+    if end == 0:
         return None
-    return Resumed(fd, partial, form, len(header), end)
+    first = os.pread(fd, min(end, _TAIL_BLOCK), 0).split(b"\n", 1)[0]
+    done = Resumed(fd, partial, form, len(header), len(header))
+    done.note = f"{partial.name} does not begin with this run's header ({form.other_header(first)})"
+    return done
 
 
 def _whole_lines_length(fd: int) -> int:
