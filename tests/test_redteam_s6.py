@@ -330,3 +330,52 @@ def test_resume_from_rows_in_another_order_names_both_cases_not_a_changed_case(
     assert "resume: the interrupted run's next row is case ex-anal-1 of " in result.stderr
     assert "(other inputs, or in another order)" in result.stderr
     assert output.read_bytes() == examples_rows["rows.jsonl"]
+
+
+# ------------------------------------------------------------ a quiz stopped at any prompt
+QUIZ_ANSWERS = ["lung", "", "stomach 60, lung 40", "markers.cdx2", "oesophagus", ""]
+
+
+@pytest.mark.parametrize("at", range(len(QUIZ_ANSWERS)))
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_quiz_stopped_at_any_prompt_logs_what_was_answered_and_gives_nothing_away(
+    tmp_path, monkeypatch, at, signum
+):
+    """Ctrl-C in `teach quiz` ended with 'interrupted (an interrupted score run continues
+    with --resume)' and no session log; SIGTERM and SIGHUP killed it without a word. Now
+    every stop logs the stages answered (not completed), reveals nothing and exits 128 + N."""
+    import json
+
+    from cup_triage.cli import common, teach
+
+    answers = iter(QUIZ_ANSWERS[:at])
+
+    def read_line(prompt):
+        for answer in answers:
+            return answer
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise common.Stopped(signum)
+
+    monkeypatch.setattr(teach, "read_line", read_line)
+    logs = tmp_path / "logs"
+    result = _run("teach", "quiz", "t12", "--learner", "rt", "--log-dir", logs)
+    assert result.exit_code == common.STOP_EXIT[signum], result.output
+    (log,) = logs.iterdir()
+    record = json.loads(log.read_text())
+    assert record["completed"] is False and len(record["stages"]) == at // 2
+    assert f"interrupted: the stages answered are logged to {log}" in result.stderr
+    assert "confirmed primary" not in result.output.lower()
+    assert "Oesophagus" not in result.stdout.replace("oesophagus", "")
+
+
+def test_ctrl_c_outside_score_does_not_speak_of_resume(monkeypatch):
+    from cup_triage.cli import rank
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rank, "load_case", interrupted)
+    result = _run("rank", CASES / "example.yaml")
+    assert result.exit_code == 130
+    assert result.stderr.strip() == "interrupted"

@@ -84,7 +84,9 @@ class TriageGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except KeyboardInterrupt:
-            click.echo("\ninterrupted (an interrupted score run continues with --resume)", err=True)
+            more = " (it continues with --resume)" if ctx.invoked_subcommand == "score" else ""
+            with contextlib.suppress(OSError):
+                click.echo(f"\ninterrupted{more}", err=True)
             ctx.exit(INTERRUPTED)
         except OSError as error:
             # Files are opened and written by io/, which names them; what reaches here is

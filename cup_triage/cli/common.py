@@ -5,7 +5,10 @@ from __future__ import annotations
 import errno
 import gc
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -113,6 +116,44 @@ stdin_format_option = click.option(
     help="What `-` (standard input) holds. auto: JSON when it begins with { or [, otherwise "
     "YAML; a CSV export is never guessed: give csv.",
 )
+
+
+STOP_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+"""Exit code after a signal that stops a session (128 + the signal, as a shell reports it)."""
+if hasattr(signal, "SIGHUP"):
+    STOP_EXIT[signal.SIGHUP] = 129
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP during a session, handled as Ctrl-C is: what was done is kept."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def stops_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise `Stopped` as Ctrl-C raises KeyboardInterrupt."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Stopped(signum)
+
+    try:
+        previous = {s: signal.signal(s, stop) for s in STOP_EXIT if s != signal.SIGINT}
+    except ValueError:  # not the main thread: leave the signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def stop_exit_code(stop: KeyboardInterrupt) -> int:
+    """The exit code for an interrupted session."""
+    return STOP_EXIT.get(getattr(stop, "signum", signal.SIGINT), 130)
 
 
 def read_line(prompt: str) -> str | None:

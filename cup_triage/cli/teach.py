@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +33,14 @@ from ..sessions.teaching import (
     theories,
     what_if,
 )
-from .common import Context, json_option, pass_context, read_line
+from .common import (
+    Context,
+    json_option,
+    pass_context,
+    read_line,
+    stop_exit_code,
+    stops_as_interrupt,
+)
 
 CASE_ARGUMENT = click.argument("case_ref", metavar="CASE", type=str)
 CASE_OPTION = click.option(
@@ -122,24 +130,31 @@ def quiz(ctx: Context, case_ref: str, case_id: str | None, learner: str, log_dir
     results: list[StageResult] = []
     records = []
     unfolded = stages(case, vocabulary)
-    for stage in unfolded:
-        click.echo(f"\n== {stage.title} ==")
-        for line in revealed_findings(stage, vocabulary):
-            click.echo(f"  · {line}")
-        differential = _read(
-            lambda text: parse_differential(text, vocabulary), "Your differential > "
-        )
-        if differential is None:
-            break
-        asked = _read(
-            lambda text: parse_finding(text, vocabulary), "Next question or test > ", True
-        )
-        result = assess_stage(triage, stage, differential, asked or None)
-        results.append(result)
-        records.append(stage_record(result, stage.title))
-        _show_comparison(result, labels, vocabulary)
+    stopped: int | None = None
+    try:
+        with stops_as_interrupt():
+            for stage in unfolded:
+                click.echo(f"\n== {stage.title} ==")
+                for line in revealed_findings(stage, vocabulary):
+                    click.echo(f"  · {line}")
+                differential = _read(
+                    lambda text: parse_differential(text, vocabulary), "Your differential > "
+                )
+                if differential is None:
+                    break
+                asked = _read(
+                    lambda text: parse_finding(text, vocabulary), "Next question or test > ", True
+                )
+                result = assess_stage(triage, stage, differential, asked or None)
+                results.append(result)
+                records.append(stage_record(result, stage.title))
+                _show_comparison(result, labels, vocabulary)
+    except KeyboardInterrupt as stop:
+        # Ctrl-C, SIGTERM, SIGHUP: the stages answered are logged, and nothing is revealed
+        # (the learner may come back to the case).
+        stopped = stop_exit_code(stop)
     completed = len(results) == len(unfolded)
-    if results:
+    if results and stopped is None:
         _show_reveal(ctx, results, case.confirmed_primary, labels, notes, completed)
     path = write_session_log(
         log_dir,
@@ -156,6 +171,9 @@ def quiz(ctx: Context, case_ref: str, case_id: str | None, learner: str, log_dir
             "stages": records,
         },
     )
+    if stopped is not None:
+        click.echo(f"\ninterrupted: the stages answered are logged to {path}", err=True)
+        sys.exit(stopped)
     click.echo(f"Session logged to {path}")
 
 
