@@ -379,3 +379,40 @@ def test_ctrl_c_outside_score_does_not_speak_of_resume(monkeypatch):
     result = _run("rank", CASES / "example.yaml")
     assert result.exit_code == 130
     assert result.stderr.strip() == "interrupted"
+
+
+# ------------------------------------------------------------------- hostile FHIR Bundles
+def _patient_changed(tmp_path, **changes):
+    import json
+
+    bundle = json.loads((CASES / "fhir" / "bone-psa.json").read_text())
+    (patient,) = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    ]
+    patient.update(changes)
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    return _run("score", path, "-o", "-")
+
+
+def test_a_patient_gender_outside_the_fhir_value_set_is_refused_not_dropped(tmp_path):
+    """Patient.gender '<script>…' (or 'M', 'Male ') left the sex unknown without a word:
+    only female and male were read, anything else ignored. other and unknown still leave it
+    unknown, as the value set means."""
+    result = _patient_changed(tmp_path, gender="<script>alert(1)</script>")
+    assert result.exit_code == 1
+    assert (
+        "Bundle bone-psa › Patient/p2 › gender: expected female | male | other | unknown, "
+        "got '<script>alert(1)</script>'"
+    ) in result.stderr
+    assert _patient_changed(tmp_path, gender="unknown").exit_code == 0
+
+
+def test_a_birth_date_after_the_assessment_is_named_on_the_patient(tmp_path):
+    """A birthDate in the future gave 'case bone-psa › age: Input should be greater than or
+    equal to 0, got -965': a field the Bundle does not have."""
+    result = _patient_changed(tmp_path, birthDate="2990-01-01")
+    assert result.exit_code == 1
+    assert "Patient/p2 › birthDate: born 2990-01-01, after the assessment date 2025-" in (
+        result.stderr
+    )

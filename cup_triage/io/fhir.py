@@ -216,7 +216,16 @@ class _Reader:
                 )
         self._one_subject()
         if self.birth_date and "age" not in self.case:
-            self.case["age"] = _age(self.birth_date, self.assessment_date())
+            on = self.assessment_date()
+            self.case["age"] = _age(self.birth_date, on)
+            if self.case["age"] < 0:
+                raise self.fail(
+                    {"resourceType": "Patient", "id": self.patient_id},
+                    "birthDate",
+                    f"born {self.birth_date}, after the assessment date {on.isoformat()}",
+                    hint="the age is counted at the Bundle's timestamp (else its latest "
+                    "observation)",
+                )
         identifier = (self.bundle.get("identifier") or {}).get("value")
         self.case["id"] = identifier or self.bundle.get("id") or self.patient_id or "fhir-bundle"
         if "sites" in self.case:
@@ -255,6 +264,15 @@ class _Reader:
         gender = resource.get("gender")
         if gender in ("female", "male"):
             self.set(resource, "sex", None, gender)
+        elif gender not in (None, "other", "unknown"):
+            # administrative-gender is a required binding: any other code is not a sex that
+            # may be left unknown without a word, it is a broken export.
+            raise self.fail(
+                resource,
+                "gender",
+                f"expected female | male | other | unknown, got {gender!r}",
+                hint="other and unknown leave the sex unknown",
+            )
         if resource.get("birthDate"):
             self.birth_date = str(resource["birthDate"])
 
