@@ -416,3 +416,28 @@ def test_a_birth_date_after_the_assessment_is_named_on_the_patient(tmp_path):
     assert "Patient/p2 › birthDate: born 2990-01-01, after the assessment date 2025-" in (
         result.stderr
     )
+
+
+# ------------------------------------------------------------------ outputs that are case files
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("other.json", '{"id": "c9", "sex": "male", "sites": ["bone"]}\n'),
+        ("export.csv", "id,sex,sites\nc9,male,bone\n"),
+    ],
+)
+def test_score_never_replaces_a_case_file_that_is_not_one_of_its_inputs(tmp_path, name, text):
+    """`score a.json -o b.json` (b.jsonl meant) replaced the case file b.json without a
+    word: only a case file inside an input folder was protected. An earlier score output
+    (and an empty file) may still be replaced."""
+    victim = tmp_path / name
+    victim.write_text(text)
+    result = _run("score", CASES / "example.yaml", "-o", victim)
+    assert result.exit_code == 2
+    assert f"{victim}: the output would overwrite a file that is not an earlier score output" in (
+        result.output
+    )
+    assert victim.read_text() == text
+    victim.write_text("")
+    assert _run("score", CASES / "example.yaml", "-o", victim).exit_code == 0
+    assert _run("score", CASES / "example.yaml", "-o", victim).exit_code == 0

@@ -233,7 +233,25 @@ def _input_files(paths: tuple[Path, ...], output: Path) -> list[os.stat_result]:
                 hint="choose another output; a file an earlier score run wrote may be replaced",
             )
         found.append(status)
+    if _case_file_outside(output):
+        raise InputError(
+            "the output would overwrite a file that is not an earlier score output (a case "
+            "file, or another program's)",
+            file=str(output),
+            hint="choose another output, or remove the file first",
+        )
     return found
+
+
+def _case_file_outside(output: Path) -> bool:
+    """Whether the output is an existing .json or .csv file that no score run wrote (a
+    registry export, another batch's cases): replacing it would lose it without a word."""
+    try:
+        if output.suffix.lower() not in CASE_SUFFIXES or output.stat().st_size == 0:
+            return False  # an empty file holds nothing to lose
+    except OSError:
+        return False  # absent, or reported when the output is opened
+    return output.is_file() and not replaceable_by_score(output)
 
 
 def _case_file_inside(output: Path, folder: Path) -> bool:
