@@ -441,3 +441,24 @@ def test_score_never_replaces_a_case_file_that_is_not_one_of_its_inputs(tmp_path
     victim.write_text("")
     assert _run("score", CASES / "example.yaml", "-o", victim).exit_code == 0
     assert _run("score", CASES / "example.yaml", "-o", victim).exit_code == 0
+
+
+# ------------------------------------------------------------------------------ alias bombs
+def test_one_anchor_named_by_every_case_is_bounded_for_the_whole_file(tmp_path):
+    """Each case stayed under the 200,000-value bound, but an anchor of 150,000 values named
+    by 2,000 cases (a 370 kB file) built 300 million values: `score` ran for minutes. What
+    aliases add is now bounded for the whole file; the cases before the bound are scored."""
+    lines = ["- id: c0", "  sex: male", "  notes: &a [" + ",".join(["x"] * 150_000) + "]"]
+    for n in range(1, 2000):
+        lines += [f"- id: c{n}", "  sex: male", "  notes: *a"]
+    source = tmp_path / "cases.yaml"
+    source.write_text("\n".join(lines) + "\n")
+    started = time.monotonic()
+    result = _run("score", source, "-o", tmp_path / "rows.jsonl", "--jobs", "1")
+    assert time.monotonic() - started < 30
+    assert result.exit_code == 1
+    assert (
+        "skipped: " + str(source) + ":9 › case #3: invalid YAML: aliases add more than "
+        "200,000 values in this file (an alias bomb?)"
+    ) in result.stderr
+    assert "2 of 3 cases scored, 1 failed" in result.stdout
