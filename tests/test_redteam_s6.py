@@ -462,3 +462,16 @@ def test_one_anchor_named_by_every_case_is_bounded_for_the_whole_file(tmp_path):
         "200,000 values in this file (an alias bomb?)"
     ) in result.stderr
     assert "2 of 3 cases scored, 1 failed" in result.stdout
+
+
+def test_a_number_python_will_not_read_is_named_without_python_advice(tmp_path):
+    """A 5,000-digit age in a JSON case was refused with Python's own advice, 'use
+    sys.set_int_max_str_digits() to increase the limit': not the user's to act on."""
+    source = tmp_path / "case.json"
+    source.write_text('{"id": "c1", "age": ' + "9" * 5000 + "}")
+    result = _run("score", source, "-o", "-")
+    assert result.exit_code == 1
+    assert "invalid value: Exceeds the limit (4300 digits) for integer string conversion" in (
+        result.stderr
+    )
+    assert "sys.set_int_max_str_digits" not in result.output

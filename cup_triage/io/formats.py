@@ -522,7 +522,9 @@ def _decoded(
         deep = f"nested deeper than {MAX_DEPTH} levels"
         raise _Stop(_json_error(deep, text, position, index)) from exc
     except ValueError as exc:  # a well-formed number Python will not convert (5,000 digits)
-        raise _Stop(_json_error(f"invalid value: {exc}", text, position, index)) from exc
+        # Python's own message ends "use sys.set_int_max_str_digits()": not the user's to do.
+        message = str(exc).split(";")[0]
+        raise _Stop(_json_error(f"invalid value: {message}", text, position, index)) from exc
 
 
 def _expect_end(text: str, position: int) -> None:
