@@ -475,3 +475,278 @@ def test_a_number_python_will_not_read_is_named_without_python_advice(tmp_path):
         result.stderr
     )
     assert "sys.set_int_max_str_digits" not in result.output
+
+
+# ------------------------------------------------------------------------ the record of attacks
+# (attack, expected, observed, fixed by): "fixed by" names the test above that now holds it,
+# "held" that nothing broke, "left: why" what was seen and not changed.
+ATTACKS = [
+    (
+        "rank CASE | head -1",
+        "141, quiet, as score -o - | head",
+        "exit 1 (rich's own closed-pipe exit)",
+        "test_every_command_ends_quietly_with_141_when_its_reader_is_gone",
+    ),
+    (
+        "--help / --version into a closed pipe",
+        "141, quiet",
+        "exit 1 (click handles EPIPE while parsing)",
+        "test_help_and_version_into_a_closed_pipe_end_quietly_with_141_too",
+    ),
+    (
+        "any command with standard output closed (>&-)",
+        "one line, exit 74",
+        "traceback, exit 1",
+        "test_a_closed_standard_output_is_one_line_and_exit_74_not_a_traceback",
+    ),
+    (
+        "any command with standard error closed (2>&-)",
+        "the command's exit code",
+        "exit 1 even on success",
+        "test_a_closed_standard_error_does_not_turn_success_into_exit_1",
+    ),
+    (
+        "score with descriptor 1 closed: OUT.partial opened as descriptor 1",
+        "rows only in the output",
+        "nothing wrote to it, but the slot was free",
+        "test_a_batch_started_with_standard_output_closed_never_writes_rows_into_descriptor_1",
+    ),
+    (
+        "rank - with standard input closed (<&-)",
+        "one line, exit 2",
+        "internal error (sys.stdin is None)",
+        "test_reading_a_closed_standard_input_is_an_empty_file_not_a_bug",
+    ),
+    (
+        "SIGHUP mid-score, one process and with workers (whole group)",
+        "129, says OUT.partial is kept; resume gives the same bytes",
+        "129 without a word",
+        "test_a_hang_up_mid_batch_says_where_the_rows_are_and_resumes_to_the_same_bytes",
+    ),
+    (
+        "a CSV export piped to score -",
+        "read as CSV, or told how",
+        "one error row 'got str'",
+        "test_a_csv_export_on_standard_input_is_read_as_csv_when_asked_and_named_when_not",
+    ),
+    (
+        "--stdin-format json given YAML; a misspelt CSV column on stdin",
+        "one located line each",
+        "(new option)",
+        "test_an_explicit_stdin_format_is_kept_to_and_a_bad_csv_column_is_named",
+    ),
+    (
+        "synonyms in prior_cancer (one, list), pathology_favours, sites, features",
+        "read as ids",
+        "read, but synonyms.LIST_FIELDS named prior_cancer to no effect",
+        "test_synonyms_are_read_in_every_field_that_may_be_a_list",
+    ),
+    (
+        "ask: a man with liver metastases only",
+        "no question for a subset his answers rule out",
+        "serum PSA asked to 'show' the bone-PSA subset",
+        "test_no_question_is_asked_for_a_subset_the_answers_already_rule_out",
+    ),
+    (
+        "ask: a 28-year-old man with squamous neck nodes",
+        "no serum PSA (ESMO: men with bone or adenocarcinoma)",
+        "asked for his PSA",
+        "test_serum_psa_is_asked_of_a_man_with_bone_metastases_or_an_adenocarcinoma",
+    ),
+    (
+        "ask: a young man with axillary adenocarcinoma or bone metastases",
+        "breast lump asked only where it can change the leader",
+        "asked (breast at 9% of the differential, male breast cancer in the sex prior)",
+        "left: sensible, data-driven already",
+    ),
+    (
+        "--resume, CSV partial of another --top-k or a JSON Lines partial",
+        "says why nothing is kept",
+        "every row thrown away without a word",
+        "test_a_csv_resume_that_keeps_no_row_says_why",
+    ),
+    (
+        "--resume, rows of the same cases in another order",
+        "rescored, message names both cases",
+        "'case X changed since the interrupted run'",
+        "test_resume_from_rows_in_another_order_names_both_cases_not_a_changed_case",
+    ),
+    (
+        "--resume, a duplicated row, an empty, truncated or .json partial",
+        "same bytes as a clean run",
+        "same bytes",
+        "held",
+    ),
+    (
+        "--resume, a hand-edited row (top1_probability 0.99)",
+        "rescored from that row",
+        "rescored; message said the case changed",
+        "held (message now 'case X, or its row, changed')",
+    ),
+    (
+        "--resume, a partial of binary bytes without a line break",
+        "rescored",
+        "rescored without a word (read as one torn line)",
+        "left: a torn last line is dropped by design; there was no whole row to keep",
+    ),
+    (
+        "quiz: Ctrl-C, SIGTERM, SIGHUP at every prompt",
+        "stages logged, nothing revealed, 130/143/129",
+        "Ctrl-C: score's --resume note, no log; SIGTERM/SIGHUP: killed, no log",
+        "test_a_quiz_stopped_at_any_prompt_logs_what_was_answered_and_gives_nothing_away",
+    ),
+    (
+        "Ctrl-C in rank, ask while loading",
+        "'interrupted', 130",
+        "'(an interrupted score run continues with --resume)'",
+        "test_ctrl_c_outside_score_does_not_speak_of_resume",
+    ),
+    (
+        "ask and quiz: end of input at every prompt",
+        "exit 0, saved or logged, no traceback",
+        "as expected",
+        "held",
+    ),
+    ("ask: Ctrl-C at every prompt once started", "saved, 130", "saved, 130", "held"),
+    (
+        "quiz: 'why', 'rank', 'help', 'confirmed_primary', a primary's name as the next question",
+        "not understood, nothing revealed",
+        "'Not understood', nothing revealed",
+        "held",
+    ),
+    (
+        "quiz --learner '<script>…/../../etc'",
+        "a safe log name",
+        "t12-script-alert-1-script-etc-….json",
+        "held",
+    ),
+    (
+        "teach handout (teacher, student, .md) with markup and {{ 7*7 }} in title, theme, "
+        "vignette, points, source",
+        "escaped, not evaluated",
+        "escaped; the template text stays literal",
+        "held",
+    ),
+    (
+        "teach handout .md with a markdown link in the vignette",
+        "inert text",
+        "kept as markdown",
+        "left: a Markdown renderer's job; HTML is escaped",
+    ),
+    ("teach summary: markup in learner, case id and title", "escaped", "escaped", "held"),
+    (
+        "teach summary: one log that is not a quiz log in the folder",
+        "that log named",
+        "the whole summary refused, one line",
+        "left: one clear line, nothing silently dropped",
+    ),
+    (
+        "evaluate --html: markup in case ids, folder names; SVG content",
+        "escaped",
+        "escaped; the SVG holds numbers only",
+        "held",
+    ),
+    (
+        "FHIR: Patient.gender '<script>…'",
+        "refused, naming Patient › gender",
+        "sex left unknown without a word",
+        "test_a_patient_gender_outside_the_fhir_value_set_is_refused_not_dropped",
+    ),
+    (
+        "FHIR: birthDate in the future",
+        "named on the Patient",
+        "'case › age: … got -965'",
+        "test_a_birth_date_after_the_assessment_is_named_on_the_patient",
+    ),
+    (
+        "FHIR: two Patients, a Bundle in a Bundle, an entry without or with a text resource, "
+        "entry not a list, an unknown resource, a bare Patient, id with markup or 100,000 "
+        "characters, NaN, 40-deep extensions, a duplicate key, 20,000 repeated Observations",
+        "one located line each, no traceback",
+        "as expected",
+        "held",
+    ),
+    (
+        "FHIR: a Bundle with no Patient",
+        "scored with sex and age unknown",
+        "scored",
+        "left: a Bundle may hold findings only",
+    ),
+    (
+        "YAML: one 150,000-value anchor named by 2,000 cases (370 kB)",
+        "bounded, quickly",
+        "minutes of CPU",
+        "test_one_anchor_named_by_every_case_is_bounded_for_the_whole_file",
+    ),
+    (
+        "JSON: 100,000-deep nesting; a 5,000-digit number",
+        "one line each",
+        "held; Python's set_int_max_str_digits advice shown",
+        "test_a_number_python_will_not_read_is_named_without_python_advice",
+    ),
+    (
+        "lone surrogates in a JSON id, note, source, lab unit; YAML \\uD800",
+        "one line, or kept escaped",
+        "as expected",
+        "held",
+    ),
+    (
+        "BOM in JSON, two BOMs, a BOM inside a value; CRLF and CR-only YAML; U+2028 in an id; "
+        "a NEL byte",
+        "read, or one line naming it",
+        "as expected",
+        "held",
+    ),
+    (
+        "CSV: a column twice (also by case or synonym), CR-only lines, UTF-16, a quoted line "
+        "break, blank ids, too many or few cells, blank lines before the header, CRLF with a BOM",
+        "one located line each",
+        "as expected",
+        "held",
+    ),
+    (
+        "labs.psa 1e308 ng/mL",
+        "refused as implausible",
+        "accepted as a raised PSA",
+        "left: a plausibility bound per test is knowledge that needs a source",
+    ),
+    (
+        "the same case file twice, or through a link",
+        "duplicate-id error rows",
+        "as expected",
+        "held",
+    ),
+    (
+        "two score runs writing one output at once",
+        "the second refused, exit 75; the first whole",
+        "as expected",
+        "held",
+    ),
+    ("-o a folder, a FIFO, a link to a victim", "refused, nothing written", "as expected", "held"),
+    (
+        "-o an existing case file (.json) or registry export (.csv) not among the inputs",
+        "refused",
+        "replaced without a word",
+        "test_score_never_replaces_a_case_file_that_is_not_one_of_its_inputs",
+    ),
+    (
+        "-o in a read-only folder, or onto a 0444 file",
+        "exit 73 / kept",
+        "root ignores permissions here",
+        "left: not testable as root; a 0444 OUT is replaced with its mode, as documented",
+    ),
+    (
+        "-o a name holding a line break",
+        "escaped in messages",
+        "printed raw in the summary line",
+        "left: the user typed it; control characters from inputs are escaped",
+    ),
+]
+
+
+def test_every_attack_is_recorded_with_a_test_or_a_reason():
+    names = set(globals())
+    assert len(ATTACKS) >= 30
+    for attack, expected, observed, fixed in ATTACKS:
+        assert attack and expected and observed
+        assert fixed.startswith(("held", "left: ")) or fixed in names, fixed
