@@ -103,13 +103,15 @@ IMPLIED = [
             "imaging.acrometastasis": "no",
         },
     ),
-    # Two sites: not a single deposit.
+    # Two sites, no nodes: not a single deposit, not midline, not generalised nodes.
     (
         {"sites": ["liver", "lung"]},
         {
             "imaging.blastic_bone_lesions": "no",
+            "imaging.generalised_lymphadenopathy": "no",
             "imaging.lytic_bone_lesions": "no",
             "imaging.acrometastasis": "no",
+            "imaging.midline_distribution": "no",
             "imaging.solitary_lesion": "no",
         },
     ),

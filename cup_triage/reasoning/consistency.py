@@ -42,20 +42,57 @@ class _Model(BaseModel):
 
 
 class Statement(_Model):
-    """One finding with one answer, or a numeric bound on a number (age, site_count, a lab)."""
+    """One finding with one answer, a numeric bound on a number (age, site_count, a lab), or a
+    count: at least `at_least` of the statements in `of` hold (`field` names what they read)."""
 
-    finding: str
+    finding: str | None = None
     is_: Annotated[AnswerId | None, BeforeValidator(normalise_answer)] = Field(
         default=None, alias="is"
     )
     at_least: float | None = None
     below: float | None = None
+    of: tuple[Statement, ...] | None = Field(default=None, min_length=2)
+    field: str | None = Field(default=None, description="The case field a count reads.")
+    label: str | None = Field(default=None, description="What a count counts, in a few words.")
 
     @model_validator(mode="after")
     def _one_test(self) -> Statement:
+        if self.of is not None:
+            if self.finding is not None or self.is_ is not None or self.below is not None:
+                raise ValueError("a count (of) has at_least and no finding, is or below")
+            if self.at_least is None or self.field is None or self.label is None:
+                raise ValueError("a count (of) needs at_least, field and label")
+            if any(s.is_ is None or s.of is not None for s in self.of):
+                raise ValueError("a count (of) counts statements of one finding and one answer")
+            return self
+        if self.finding is None:
+            raise ValueError("a statement names a finding (or counts statements with of)")
         if sum(t is not None for t in (self.is_, self.at_least, self.below)) != 1:
             raise ValueError("a statement has exactly one of is, at_least, below")
         return self
+
+    @property
+    def key(self) -> str:
+        """The field a conflict names: the finding, or the field a count reads."""
+        return self.finding if self.finding is not None else str(self.field)
+
+    def value(self, findings: Mapping[str, Any]) -> Any:
+        """The answer this statement tests (for a count: how many of its statements hold)."""
+        if self.of is None:
+            return findings.get(str(self.finding))
+        return sum(s.truth(findings) is True for s in self.of)
+
+    def truth(self, findings: Mapping[str, Any]) -> bool | None:
+        """Whether the statement holds for these answers; None while it cannot be told."""
+        if self.of is None:
+            return self.holds(findings.get(str(self.finding)))
+        truths = [s.truth(findings) for s in self.of]
+        assert self.at_least is not None
+        if truths.count(True) >= self.at_least:
+            return True
+        if truths.count(True) + truths.count(None) < self.at_least:
+            return False
+        return None
 
     def holds(self, value: Any) -> bool | None:
         """True or False for a known answer, None when the finding is unanswered."""
@@ -72,7 +109,9 @@ class Statement(_Model):
         return number < self.below
 
     def describe(self, vocabulary: Vocabulary) -> str:
-        label = vocabulary.findings[self.finding].label
+        if self.of is not None:
+            return f"{self.label}"
+        label = vocabulary.findings[str(self.finding)].label
         if self.is_ is not None:
             return f"{label} ({self.is_})"
         if self.at_least is not None:
@@ -108,10 +147,12 @@ class Conflict:
     value: Any
 
     def message(self, vocabulary: Vocabulary) -> str:
-        shown = _shown(self.value)
+        shown = f"= {_shown(self.value)}"
+        if self.broken.of is not None:
+            shown = f"({self.broken.describe(vocabulary)}: {_shown(self.value)})"
         return (
             f"{self.premise.finding}: {self.premise.describe(vocabulary)} contradicts "
-            f"{self.broken.finding} = {shown}: {self.implication.says}; "
+            f"{self.broken.key} {shown}: {self.implication.says}; "
             f"{self.premise.finding} is set aside"
         )
 
@@ -134,38 +175,51 @@ def check_implications(data: ImplicationsFile, vocabulary: Vocabulary, file: str
         for part, statements in (("if", implication.if_), ("then", implication.then)):
             for index, statement in enumerate(statements):
                 where = f"implication {implication.id} › {part}[{index}]"
-                finding = vocabulary.findings.get(statement.finding)
-                if finding is None:
+                if statement.of is None:
+                    _check_statement(statement, vocabulary, file, where)
+                    continue
+                if part == "if":
                     raise KnowledgeError(
-                        f"unknown finding {statement.finding!r}",
+                        "a count (of) is a consequence only; write one premise per finding",
                         file=file,
                         field=where,
-                        hint=did_you_mean(statement.finding, vocabulary.findings),
                     )
-                numeric = finding.is_numeric or finding.is_measured
-                if statement.is_ is None and not numeric:
-                    raise KnowledgeError(
-                        f"{finding.key} has no number to bound", file=file, field=where
-                    )
-                if statement.is_ is not None and statement.is_ not in finding.answers:
-                    raise KnowledgeError(
-                        f"{statement.is_!r} is not an answer of {finding.key}; expected one of "
-                        f"{', '.join(finding.answers)}",
-                        file=file,
-                        field=where,
-                        hint=did_you_mean(statement.is_, finding.answers),
-                    )
+                for number, counted in enumerate(statement.of):
+                    _check_statement(counted, vocabulary, file, f"{where}.of[{number}]")
+
+
+def _check_statement(statement: Statement, vocabulary: Vocabulary, file: str, where: str) -> None:
+    key = str(statement.finding)
+    finding = vocabulary.findings.get(key)
+    if finding is None:
+        raise KnowledgeError(
+            f"unknown finding {key!r}",
+            file=file,
+            field=where,
+            hint=did_you_mean(key, vocabulary.findings),
+        )
+    numeric = finding.is_numeric or finding.is_measured
+    if statement.is_ is None and not numeric:
+        raise KnowledgeError(f"{finding.key} has no number to bound", file=file, field=where)
+    if statement.is_ is not None and statement.is_ not in finding.answers:
+        raise KnowledgeError(
+            f"{statement.is_!r} is not an answer of {finding.key}; expected one of "
+            f"{', '.join(finding.answers)}",
+            file=file,
+            field=where,
+            hint=did_you_mean(statement.is_, finding.answers),
+        )
 
 
 def conflicts(findings: Mapping[str, Any], vocabulary: Vocabulary) -> list[Conflict]:
     """The implications these answers break, in the order of rules/implications.yaml."""
     found = []
     for implication in vocabulary.implications:
-        if not all(s.holds(findings.get(s.finding)) for s in implication.if_):
+        if not all(s.truth(findings) for s in implication.if_):
             continue
         for statement in implication.then:
-            value = findings.get(statement.finding)
-            if statement.holds(value) is False:
+            if statement.truth(findings) is False:
+                value = statement.value(findings)
                 found.append(Conflict(implication, implication.if_[0], statement, value))
     return found
 
@@ -179,7 +233,7 @@ def set_aside(findings: Mapping[str, Any], vocabulary: Vocabulary) -> dict[str, 
             return kept
         for conflict in found:
             for statement in conflict.implication.if_:
-                kept.pop(statement.finding, None)
+                kept.pop(statement.key, None)
     return kept
 
 
@@ -201,20 +255,20 @@ def implied_answers(findings: Mapping[str, Any], vocabulary: Vocabulary) -> dict
 def _implied_by(
     implication: Implication, known: Mapping[str, Any], vocabulary: Vocabulary
 ) -> list[tuple[str, str]]:
-    if all(s.holds(known.get(s.finding)) for s in implication.if_):
-        return [(s.finding, s.is_) for s in implication.then if s.is_ is not None]
+    if all(s.truth(known) for s in implication.if_):
+        return [(s.key, s.is_) for s in implication.then if s.is_ is not None]
     if len(implication.if_) != 1:
         return []
     premise = implication.if_[0]
-    if any(s.holds(known.get(s.finding)) is False for s in implication.then):
+    if any(s.truth(known) is False for s in implication.then):
         other = _other_answer(premise, vocabulary)
-        return [(premise.finding, other)] if other is not None else []
+        return [(premise.key, other)] if other is not None else []
     return []
 
 
 def _other_answer(statement: Statement, vocabulary: Vocabulary) -> str | None:
     """The answer that negates a one-answer statement on a finding with two answers."""
-    answers = vocabulary.findings[statement.finding].answers
+    answers = vocabulary.findings[statement.key].answers
     if statement.is_ is None or len(answers) != 2:
         return None
     return answers[1] if statement.is_ == answers[0] else answers[0]

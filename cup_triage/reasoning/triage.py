@@ -243,7 +243,7 @@ class Triage:
             data_conflicts=tuple(
                 DataConflict(
                     implication=c.implication.id,
-                    fields=(c.premise.finding, c.broken.finding),
+                    fields=(c.premise.key, c.broken.key),
                     message=c.message(self.kb.vocabulary),
                     source=c.implication.source,
                 )
