@@ -21,6 +21,7 @@ from cup_triage.cli import cli
 from cup_triage.reasoning.consistency import implied_answers
 from cup_triage.reasoning.errors import CaseError
 from cup_triage.reasoning.lint import name_pattern
+from cup_triage.reasoning.triage import TESTS_ON_SAMPLES
 
 from .strategies import case_data
 
@@ -515,7 +516,7 @@ def _tests_that_cannot_move_the_leader(case, assessment):
         keys = [k for k in rule.asks_for if k not in held]
         if rule.advice.chooses_treatment or not keys:
             continue
-        if any(VOCABULARY.findings[k].section not in ("markers", "labs") for k in keys):
+        if any(VOCABULARY.findings[k].section not in TESTS_ON_SAMPLES for k in keys):
             continue
         if not any(_moves(case, key, leader.primary) for key in keys):
             found.append((item.rule_id, keys))

@@ -72,6 +72,11 @@ same order, tens of times faster; batch rows use it by default."""
 ENGINES = (EVALUATOR, EXPERTA)
 
 SMALL_NETWORKS = 8
+
+TESTS_ON_SAMPLES = ("markers", "labs", "molecular")
+"""Sections of tests run on the tissue or blood already taken (stains, serum tests, molecular
+and in-situ tests): one that cannot move a near-certain leader is not asked for. Imaging and
+examinations are left to the advice, since they also stage the disease."""
 """How many cases experta fires on a network of only the rules that could fire for each case
 (about an eighth of the rules for a referral: `rank` of a case, the first answers of an
 interview, build that, not the whole network); from the next case on, the process has
@@ -374,9 +379,9 @@ def _already_answered(item: Rule | WorkupStep, held: frozenset[str]) -> bool:
 
 
 class _Immovable:
-    """Which stains and serum tests cannot move a near-certain leader: for every answer of
-    every one of them, the leader would stay at or above the near-certain probability
-    (presentation.near_certain), so asking for them cannot change the work-up."""
+    """Which stains, serum and molecular tests cannot move a near-certain leader: for every
+    answer of every one of them, the leader would stay at or above the near-certain
+    probability (presentation.near_certain), so asking for them cannot change the work-up."""
 
     def __init__(self, triage: Triage, evaluation: Evaluation, leader: int) -> None:
         self.triage = triage
@@ -387,12 +392,13 @@ class _Immovable:
         self._memo: dict[str, bool] = {}
 
     def tests(self, keys: tuple[str, ...]) -> bool:
-        """True when the leader is near-certain and none of these tests (stains and serum
-        tests only) could bring it below near-certain; False when any is another kind."""
+        """True when the leader is near-certain and none of these tests (stains, serum and
+        molecular tests only) could bring it below near-certain; False when any is another
+        kind."""
         vocabulary = self.triage.kb.vocabulary
         if not self.active or not keys:
             return False
-        if any(vocabulary.findings[key].section not in ("markers", "labs") for key in keys):
+        if any(vocabulary.findings[key].section not in TESTS_ON_SAMPLES for key in keys):
             return False
         return not any(self._moves(key) for key in keys)
 
