@@ -97,7 +97,13 @@ GAPS_CLOSED = [
     ({"sites": ["liver", "thyroid"]}, "kidney", "up"),
     ({"sites": ["liver", "sinonasal_skull_base"]}, "kidney", "up"),
     ({"sites": ["liver", "uterus"]}, "breast", "up"),
-    ({"imaging": {"generalised_lymphadenopathy": "yes"}}, "lymphoma", "up"),
+    # Generalised nodes need nodal sites: a list naming only the liver would contradict them
+    # (rules/implications.yaml), so the sites are left open beyond the liver.
+    (
+        {"sites": {"liver": "yes"}, "imaging": {"generalised_lymphadenopathy": "yes"}},
+        "lymphoma",
+        "up",
+    ),
     ({"markers": {"cea": "positive"}}, "colorectal", "up"),
     ({"markers": {"cea": "negative"}}, "colorectal", "down"),
     ({"markers": {"ema": "negative"}}, "liver", "up"),

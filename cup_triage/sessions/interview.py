@@ -93,7 +93,7 @@ class Interview:
     _history: list[_State] = field(default_factory=list)
     _evaluation: Evaluation | None = None
     _cached: tuple[int, Question | None] | None = None
-    _implied: tuple[Evaluation, Mapping[str, str]] | None = None
+    _implied: tuple[Evaluation, Mapping[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.questionnaire is None:
@@ -122,12 +122,16 @@ class Interview:
         return self._evaluation
 
     @property
-    def implied(self) -> Mapping[str, str]:
-        """Answers the given ones imply (rules/implications.yaml): never asked, since asking
-        could only repeat them or contradict them."""
+    def implied(self) -> Mapping[str, Any]:
+        """Answers the given ones imply (rules/implications.yaml), and answers given but set
+        aside for a data conflict: never asked, since asking could only repeat them or
+        contradict them (the conflict is reported; the answer is in the case as given)."""
         evaluation = self.evaluation
         if self._implied is None or self._implied[0] is not evaluation:
-            self._implied = (evaluation, implied_answers(evaluation.findings, self.vocabulary))
+            given = self.case.answers(self.vocabulary)
+            set_aside = {k: v for k, v in given.items() if k not in evaluation.findings}
+            implied = implied_answers(evaluation.findings, self.vocabulary)
+            self._implied = (evaluation, {**implied, **set_aside})
         return self._implied[1]
 
     def ranking(self, top: int = 3) -> list[tuple[str, float]]:
