@@ -191,11 +191,16 @@ experta reads an action's signature each time it rewrites a rule (a dozen times 
 building the network); given ready-made, building the network costs about 40 % less."""
 
 
-def compile_engine_class(kb: KnowledgeBase, only: frozenset[str] | None = None) -> type:
+def compile_engine_class(
+    kb: KnowledgeBase,
+    only: frozenset[str] | None = None,
+    strata: Mapping[str, int] | None = None,
+) -> type:
     """Build one experta KnowledgeEngine subclass holding every rule of the knowledge base, or
     the rules in `only`. Each rule keeps its salience and its place in the knowledge base, so
-    the rules it holds fire in the same order as in the whole network."""
-    strata = evaluation_strata(kb)
+    the rules it holds fire in the same order as in the whole network. `strata` are the
+    rules' strata when already known (`Evaluator.levels`)."""
+    strata = evaluation_strata(kb) if strata is None else strata
     top = max(strata.values(), default=0)
     members: dict[str, Any] = {}
     for index, rule in enumerate(kb.rules):
@@ -219,13 +224,18 @@ def compile_engine_class(kb: KnowledgeBase, only: frozenset[str] | None = None) 
 class Engine:
     """A compiled engine, built once and reused for every case.
 
-    With `only`, the network holds only those rules: given every rule whose finding
-    conditions hold for a case (`Evaluator.could_fire`), it fires for that case exactly what
-    the whole network fires, as no other rule can match the case's one fact, for a fraction
-    of the cost of building the network."""
+    With `only`, the network holds only those rules: given every rule that could fire for a
+    case (`Evaluator.could_fire`: its finding conditions hold and the facts it needs can be
+    concluded), it fires for that case exactly what the whole network fires, as no other
+    rule can match, for a fraction of the cost of building the network."""
 
-    def __init__(self, kb: KnowledgeBase, only: frozenset[str] | None = None) -> None:
-        self._engine = compile_engine_class(kb, only)()
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        only: frozenset[str] | None = None,
+        strata: Mapping[str, int] | None = None,
+    ) -> None:
+        self._engine = compile_engine_class(kb, only, strata)()
         self._keys = tuple(kb.vocabulary.findings)
 
     def run(self, findings: Mapping[str, Any]) -> list[str]:

@@ -141,7 +141,16 @@ class _CompiledRule:
     """A rule with its finding conditions as answer tests and its fact conditions split by
     whether they match a concluded fact (positive) or its absence (negative)."""
 
-    __slots__ = ("rule", "id", "position", "findings", "facts", "positive_facts", "concludes")
+    __slots__ = (
+        "rule",
+        "id",
+        "position",
+        "findings",
+        "facts",
+        "positive_facts",
+        "required_facts",
+        "concludes",
+    )
 
     def __init__(self, rule: Rule, position: int) -> None:
         self.rule = rule
@@ -155,6 +164,13 @@ class _CompiledRule:
             (c.fact_name, c.known_answers)
             for c in self.facts
             if c.is_ is not None and c.known_answers
+        )
+        # Met only by a concluded fact (no "or unknown"): the rule can fire only if some rule
+        # concludes one of these values.
+        self.required_facts = tuple(
+            (c.fact_name, frozenset(c.known_answers))
+            for c in self.facts
+            if c.is_ is not None and c.known_answers and not c.accepts_unknown
         )
         self.concludes = tuple(rule.concludes.items())
 
@@ -189,7 +205,8 @@ class Evaluator:
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
-        levels = strata(kb)
+        self.levels = levels = strata(kb)
+        """Each rule's stratum (see `strata`)."""
         compiled = [_CompiledRule(rule, index) for index, rule in enumerate(kb.rules)]
         self._by_level: dict[int, list[_CompiledRule]] = {}
         for rule in compiled:
@@ -244,10 +261,28 @@ class Evaluator:
         return fired
 
     def could_fire(self, findings: Mapping[str, Any]) -> frozenset[str]:
-        """The rules whose finding conditions hold for these findings, whatever the facts:
-        no other rule can fire for them, here or in the engine."""
+        """The rules that could fire for these findings whatever the engine does: their
+        finding conditions hold, and every fact they need concluded is concluded by a rule
+        that could fire. No other rule can fire for them, here or in the engine.
+
+        Only what a rule needs present is followed: whether a fact stays absent (a rule
+        testing `unknown` or `is_not`) is left to the engine that fires them.
+        """
         answers = _answers(findings)
-        return frozenset(rule.id for rule in self._by_id.values() if rule.matches(answers))
+        possible: dict[str, set[str]] = {}
+        found = []
+        # Stratum by stratum: every rule concluding a fact comes before any rule testing it.
+        for _, rules in sorted(self._by_level.items()):
+            for rule in rules:
+                if not rule.matches(answers) or any(
+                    accepted.isdisjoint(possible.get(name, ()))
+                    for name, accepted in rule.required_facts
+                ):
+                    continue
+                found.append(rule.id)
+                for name, value in rule.concludes:
+                    possible.setdefault(name, set()).add(value)
+        return frozenset(found)
 
     def refire(
         self, findings: Mapping[str, Any], fired: Iterable[str], changed: Iterable[str]
