@@ -142,7 +142,9 @@ class Calibration(_Model):
         return self.prior_weighting.weight if self.prior_weighting is not None else 1.0
 
 
-NO_CALIBRATION = Calibration(
+# Constructed, not validated (its values are valid as written): validating at import built
+# the calibration models' validators, and pydantic's plugin machinery, in every process.
+NO_CALIBRATION = Calibration.model_construct(
     temperature=1.0,
     rationale="No calibration block: the evidence is combined as plain naive Bayes.",
     source="(none)",
@@ -159,7 +161,10 @@ class Discount:
         site_effects: Iterable[SiteEffect],
         correlated: Iterable[CorrelatedFindings],
     ) -> None:
-        # For each evidence rule: which (site, share) could explain it, and which groups it is in.
+        self._rules = rules
+        self._correlated = tuple(correlated)
+        # For each evidence rule, worked out the first time it counts: which (site, share)
+        # could explain it, and which groups it is in.
         self._explained: dict[str, list[tuple[str, float]]] = {}
         self._groups: dict[str, list[CorrelatedFindings]] = {}
         self._site_labels = {
@@ -168,29 +173,36 @@ class Discount:
             if key.startswith("sites.")
         }
         # Each site effect with the findings it explains: most rules test none of them.
-        effects = [
+        self._effects = [
             (effect, f"sites.{effect.site}", frozenset(item.finding for item in effect.explains))
             for effect in site_effects
         ]
-        for rule_id, rule in rules.items():
-            tested = {c.finding: c for c in rule.when if c.finding is not None}
-            for effect, site_key, explained in effects:
-                if site_key in tested or explained.isdisjoint(tested):
-                    continue  # written given the site (its ratio conditions on it), or unrelated
-                shares = [
-                    item.share
-                    for item in effect.explains
-                    if item.finding in tested and _accepts(tested[item.finding], item.answers)
-                ]
-                if shares:
-                    self._explained.setdefault(rule_id, []).append((effect.site, max(shares)))
-            for group in correlated:
-                if any(
-                    finding in tested
-                    and (not group.answers or _accepts(tested[finding], group.answers))
-                    for finding in group.findings
-                ):
-                    self._groups.setdefault(rule_id, []).append(group)
+        self._seen: set[str] = set()
+
+    def _learn(self, rule_id: str) -> None:
+        """Work out which deposits could explain a rule and which groups it is in, once."""
+        self._seen.add(rule_id)
+        rule = self._rules.get(rule_id)
+        if rule is None:
+            return
+        tested = {c.finding: c for c in rule.when if c.finding is not None}
+        for effect, site_key, explained in self._effects:
+            if site_key in tested or explained.isdisjoint(tested):
+                continue  # written given the site (its ratio conditions on it), or unrelated
+            shares = [
+                item.share
+                for item in effect.explains
+                if item.finding in tested and _accepts(tested[item.finding], item.answers)
+            ]
+            if shares:
+                self._explained.setdefault(rule_id, []).append((effect.site, max(shares)))
+        for group in self._correlated:
+            if any(
+                finding in tested
+                and (not group.answers or _accepts(tested[finding], group.answers))
+                for finding in group.findings
+            ):
+                self._groups.setdefault(rule_id, []).append(group)
 
     def weights(
         self, counted: Iterable[str], findings: Mapping[str, Any]
@@ -199,6 +211,8 @@ class Discount:
         counted = list(counted)
         result: dict[str, tuple[float, list[str]]] = {}
         for rule_id in counted:
+            if rule_id not in self._seen:
+                self._learn(rule_id)
             present = [
                 (site, share)
                 for site, share in self._explained.get(rule_id, ())

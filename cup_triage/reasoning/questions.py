@@ -101,8 +101,10 @@ class QuestionnaireFile(_Model):
     stages: tuple[Stage, ...] = Field(min_length=1)
     section_questions: dict[Literal[SECTIONS], SectionQuestion] = {}  # type: ignore[valid-type]
     dependencies: tuple[Dependency, ...] = ()
-    stopping: Stopping = Stopping()
-    not_routine: NotRoutine = NotRoutine(ask=False)
+    # Constructed, not validated: validating at import would build these models' validators
+    # in every process that imports the module, whether or not it reads a questionnaire.
+    stopping: Stopping = Stopping.model_construct()
+    not_routine: NotRoutine = NotRoutine.model_construct(ask=False)
 
 
 class Questionnaire:

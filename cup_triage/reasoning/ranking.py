@@ -13,7 +13,7 @@ findings only, so it is the same whichever engine fired the rules.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import add
 from typing import Any
@@ -55,10 +55,14 @@ class Ranker:
         # evidence of this patient and count whole.
         w = calibration.prior_weight
         self.log_prior = (*(w * _log(v) for v in self.prior), w * _log(self.other_prior))
-        self._log_lr = {rule.id: self._log_ratios(rule) for rule in kb.rules if rule.is_evidence}
+        self._evidence = frozenset(rule.id for rule in kb.rules if rule.is_evidence)
+        # Each rule's ratios are worked out the first time it counts: `rank` of one case
+        # reads a few dozen of the hundreds of rules.
+        rules = kb.rules_by_id
+        self._log_lr = PerRule(lambda rule_id: self._log_ratios(rules[rule_id]))
         self.discount = Discount(
             kb.vocabulary,
-            {rule_id: kb.rules_by_id[rule_id] for rule_id in self._log_lr},
+            {rule_id: rules[rule_id] for rule_id in self._evidence},
             kb.site_effects,
             kb.correlated_findings,
         )
@@ -78,7 +82,7 @@ class Ranker:
 
     def counted(self, fired: Iterable[str]) -> tuple[list[str], dict[str, str]]:
         """The fired evidence rules that count, and for each superseded one the rule that won."""
-        evidence = [rule_id for rule_id in fired if rule_id in self._log_lr]
+        evidence = [rule_id for rule_id in fired if rule_id in self._evidence]
         winners: dict[str, str] = {}
         for rule_id in evidence:
             group = self._group[rule_id]
@@ -136,6 +140,19 @@ class Ranker:
             other=probabilities[-1],
             discounted=weights,
         )
+
+
+class PerRule(dict):
+    """Rule id -> a value worked out from the rule the first time it is read, then kept: a
+    read of a kept value is a plain dict read."""
+
+    def __init__(self, make: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, rule_id: str) -> Any:
+        value = self[rule_id] = self._make(rule_id)
+        return value
 
 
 def _add_weighted(scores: Iterable[float], log_lr: Sequence[float], weight: float) -> list[float]:
