@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from cup_triage.io.render import assessment_dict, to_json
-from cup_triage.reasoning.case import parse_case
+from cup_triage.reasoning.case import parse_case, with_answer, with_derived_findings
 from cup_triage.reasoning.errors import CaseError
 
 from .strategies import VOCABULARY, case_data, examples
@@ -84,6 +84,27 @@ def test_predicted_effect_of_an_answer_matches_running_the_engine(triage, data, 
     changed = [k for k in keys if actual.findings.get(k) != evaluation.findings.get(k)]
     predicted = triage.evaluator.refire(actual.findings, evaluation.fired, changed)
     assert predicted == frozenset(actual.fired)
+
+
+@SETTINGS
+@given(case_data(), st.data())
+def test_question_selection_shortcuts_give_what_the_full_computation_gives(triage, data, draw):
+    """Trying an answer updates the derived counts and the log scores incrementally; both
+    equal what recomputing them from scratch gives, bit for bit."""
+    evaluation = triage.evaluate(parse_case(data, VOCABULARY))
+    findings = evaluation.findings
+    open_findings = [f for f in VOCABULARY.findings.values() if f.prevalence]
+    finding = draw.draw(st.sampled_from(open_findings))
+    answer = draw.draw(st.sampled_from(list(finding.answers)))
+    hypothetical = with_answer(findings, finding.key, answer, VOCABULARY)
+    assert hypothetical == with_derived_findings({**findings, finding.key: answer}, VOCABULARY)
+    ranker = triage.ranker
+    before = ranker.running_scores(ranker.counted(evaluation.fired)[0], findings)
+    assert before.final == ranker.log_scores(ranker.counted(evaluation.fired)[0], findings)
+    changed = [finding.key, "history_answered", "markers_answered", "site_count", "sites_found"]
+    counted = ranker.counted(triage.evaluator.refire(hypothetical, evaluation.fired, changed))[0]
+    after = ranker.log_scores_after(before, counted, hypothetical)
+    assert after == ranker.log_scores(counted, hypothetical)
 
 
 @SETTINGS

@@ -213,10 +213,11 @@ class Discount:
         for rule_id in counted:
             if rule_id not in self._seen:
                 self._learn(rule_id)
+            explained = self._explained.get(rule_id)
+            if not explained:  # most rules: no deposit explains them
+                continue
             present = [
-                (site, share)
-                for site, share in self._explained.get(rule_id, ())
-                if findings.get(f"sites.{site}") == "yes"
+                (site, share) for site, share in explained if findings.get(f"sites.{site}") == "yes"
             ]
             if present:
                 site, share = max(present, key=lambda item: (item[1], item[0]))

@@ -424,7 +424,8 @@ def with_derived_findings(answers: Mapping[str, Any], vocabulary: Vocabulary) ->
     by hypothetical answers in question selection."""
     found = {k: v for k, v in answers.items() if k not in DERIVED_FINDINGS}
     sites = [answer for key, answer in found.items() if key.startswith("sites.")]
-    involved = sum(1 for answer in sites if answer == vocabulary.answers_of("sites")[0])
+    present = vocabulary.answers_of("sites")[0]
+    involved = sum(1 for answer in sites if answer == present)
     if len(sites) == len(vocabulary.sections["sites"].findings):
         found["site_count"] = involved
     if involved:
@@ -436,6 +437,29 @@ def with_derived_findings(answers: Mapping[str, Any], vocabulary: Vocabulary) ->
     # the opinion alone from the opinion beside its stains by this count (rules/README.md).
     found["markers_answered"] = sum(1 for key in found if key.startswith("markers."))
     return found
+
+
+def with_answer(
+    findings: Mapping[str, Any], key: str, answer: Any, vocabulary: Vocabulary
+) -> dict[str, Any]:
+    """`with_derived_findings({**findings, key: answer})` for findings that already hold their
+    derived numbers (as `Case.findings` returns them), without recounting them all: question
+    selection tries every answer of every open finding. The same mapping, keys in another
+    order (nothing reads findings by position)."""
+    if (
+        key.startswith("sites.")
+        or key in DERIVED_FINDINGS
+        or "history_answered" not in findings
+        or "markers_answered" not in findings
+    ):
+        return with_derived_findings({**findings, key: answer}, vocabulary)
+    hypothetical = dict(findings)
+    if key not in hypothetical:
+        for prefix, count in (("history.", "history_answered"), ("markers.", "markers_answered")):
+            if key.startswith(prefix):
+                hypothetical[count] += 1
+    hypothetical[key] = answer
+    return hypothetical
 
 
 def section_as_mapping(current: Any, vocabulary: Vocabulary, section: str) -> dict[str, Any]:

@@ -285,17 +285,23 @@ class Evaluator:
         return frozenset(found)
 
     def refire(
-        self, findings: Mapping[str, Any], fired: Iterable[str], changed: Iterable[str]
+        self,
+        findings: Mapping[str, Any],
+        fired: Iterable[str],
+        changed: Iterable[str],
+        concluded: Mapping[str, frozenset[str]] | None = None,
     ) -> frozenset[str]:
         """The rules that would fire after some findings changed, as a set.
 
         Starts from the rules that fired before the change and re-tests only the rules that
         read a changed finding, then those that read a fact whose values changed, until
         nothing moves: cheap enough to try every answer of every open question.
+        `concluded`, when given, is what `fired` concluded (`kb.concluded_by(fired)`).
         """
         answers = _answers(findings)
         now = set(fired)
-        concluded = self.kb.concluded_by(now)
+        if concluded is None:
+            concluded = self.kb.concluded_by(now)
         pending = set(changed)
         for _ in range(len(self.kb.rules) + 1):
             if not pending:

@@ -6,16 +6,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .assessment import QuestionSuggestion
-from .case import with_derived_findings
+from .case import with_answer
 from .errors import KnowledgeError
 from .evaluator import Evaluator, holds
 from .knowledge import Condition, KnowledgeBase
-from .ranking import Ranker, entropy_bits, normalise
+from .ranking import Ranker, RunningScores, entropy_bits, normalise
 from .vocabulary import DERIVED_FINDINGS, SECTIONS, Vocabulary, did_you_mean
 
 MATERIAL_GAIN_BITS = 0.01
@@ -211,6 +212,20 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Now:
+    """What every hypothetical answer is compared with, worked out once per ranking: the log
+    scores (with their running sums) and the facts the fired rules concluded."""
+
+    scores: RunningScores
+    concluded: Mapping[str, frozenset[str]]
+
+    @cached_property
+    def probabilities(self) -> list[float]:
+        """The current ranking's probabilities, the other-primary share last."""
+        return normalise(self.scores.final)
+
+
+@dataclass(frozen=True)
 class OpenFinding:
     """An unanswered finding with every answer it could get and their effect."""
 
@@ -244,8 +259,11 @@ class QuestionSelector:
         """
         return self._outcomes(findings, fired, key, self._log_scores_now(findings, fired))
 
-    def _log_scores_now(self, findings: Mapping[str, Any], fired: Sequence[str]) -> list[float]:
-        return self.ranker.log_scores(self.ranker.counted(fired)[0], findings)
+    def _log_scores_now(self, findings: Mapping[str, Any], fired: Sequence[str]) -> Now:
+        return Now(
+            self.ranker.running_scores(self.ranker.counted(fired)[0], findings),
+            self.kb.concluded_by(fired),
+        )
 
     def open_finding(
         self,
@@ -253,9 +271,10 @@ class QuestionSelector:
         fired: Sequence[str],
         posterior: Sequence[float],
         key: str,
-        now: list[float] | None = None,
+        now: Now | None = None,
     ) -> OpenFinding:
-        """One open finding with its outcomes and expected information gain."""
+        """One open finding with its outcomes and expected information gain (`now`: what
+        `_log_scores_now` gave for these findings, when already worked out)."""
         now = self._log_scores_now(findings, fired) if now is None else now
         outcomes = self._outcomes(findings, fired, key, now)
         gain = entropy_bits(posterior) - sum(
@@ -264,26 +283,32 @@ class QuestionSelector:
         return OpenFinding(key, tuple(outcomes), gain)
 
     def _outcomes(
-        self, findings: Mapping[str, object], fired: Sequence[str], key: str, now: list[float]
+        self, findings: Mapping[str, object], fired: Sequence[str], key: str, current: Now
     ) -> list[Outcome]:
         finding = self.kb.vocabulary.findings[key]
-        prior_now = normalise(now)
+        now = current.scores.final
+        prior_now = current.probabilities
         scored = []
         for answer, prevalence in finding.prevalence.items():
-            hypothetical = with_derived_findings({**findings, key: answer}, self.kb.vocabulary)
+            hypothetical = with_answer(findings, key, answer, self.kb.vocabulary)
             changed = [key] + [
                 k for k in DERIVED_FINDINGS if hypothetical.get(k) != findings.get(k)
             ]
-            fired_after = self.evaluator.refire(hypothetical, fired, changed)
-            after = self.ranker.log_scores(self.ranker.counted(fired_after)[0], hypothetical)
+            fired_after = self.evaluator.refire(hypothetical, fired, changed, current.concluded)
+            after = self.ranker.log_scores_after(
+                current.scores, self.ranker.counted(fired_after)[0], hypothetical
+            )
             ratios = [
                 math.exp(a - n) if n > -math.inf and a > -math.inf else 0.0
                 for a, n in zip(after, now, strict=True)
             ]
             scored.append((answer, prevalence, ratios, self.ranker.listed(after), fired_after))
+        # Summed answer by answer, in the order of the answers (as a loop over them would).
         per_primary_total = [
-            sum(prev * ratios[i] for _, prev, ratios, _, _ in scored) or 1.0
-            for i in range(len(now))
+            sum(column) or 1.0
+            for column in zip(
+                *([prev * r for r in ratios] for _, prev, ratios, _, _ in scored), strict=True
+            )
         ]
         outcomes = []
         listed = len(self.ranker.primaries)
@@ -293,8 +318,8 @@ class QuestionSelector:
             # gain is a true mutual information (never negative, however the evidence is
             # tempered or discounted).
             joint = [
-                prior_now[i] * prevalence * ratios[i] / per_primary_total[i]
-                for i in range(len(now))
+                p * prevalence * r / total
+                for p, r, total in zip(prior_now, ratios, per_primary_total, strict=True)
             ]
             probability = sum(joint)
             posterior = tuple(j / probability for j in joint[:listed]) if probability else shown

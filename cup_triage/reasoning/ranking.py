@@ -127,6 +127,51 @@ class Ranker:
             return list(scores)
         return [score * self.temperature for score in scores]
 
+    def running_scores(self, counted: Iterable[str], findings: Mapping[str, Any]) -> RunningScores:
+        """The log scores of `log_scores`, with the sum after each rule kept, so that the
+        scores after a few rules change (`log_scores_after`) start from the sum they share."""
+        steps = self._steps(counted, findings)
+        sums = [list(self.log_prior)]
+        for rule_id, weight in steps:
+            sums.append(self._added(sums[-1], rule_id, weight))
+        return RunningScores(steps, sums, self._tempered(sums[-1]))
+
+    def log_scores_after(
+        self, before: RunningScores, counted: Iterable[str], findings: Mapping[str, Any]
+    ) -> list[float]:
+        """`log_scores(counted, findings)`, bit for bit, adding only the rules (with their
+        weights) that follow the longest run it shares with `before`."""
+        steps = self._steps(counted, findings)
+        shared = 0
+        for step, earlier in zip(steps, before.steps, strict=False):  # runs of any lengths
+            if step != earlier:
+                break
+            shared += 1
+        scores = before.sums[shared]
+        for rule_id, weight in steps[shared:]:
+            scores = self._added(scores, rule_id, weight)
+        return self._tempered(scores)
+
+    def _steps(
+        self, counted: Iterable[str], findings: Mapping[str, Any]
+    ) -> list[tuple[str, tuple[float, str] | None]]:
+        counted = list(counted)
+        weights = self.weights(counted, findings)
+        return [(r, weights.get(r)) for r in sorted(counted, key=self._order.__getitem__)]
+
+    def _added(
+        self, scores: list[float], rule_id: str, weight: tuple[float, str] | None
+    ) -> list[float]:
+        # The same additions as _scores, in the same order: the same floating-point results.
+        if weight is None:
+            return list(map(add, scores, self._log_lr[rule_id]))
+        return _add_weighted(scores, self._log_lr[rule_id], weight[0])
+
+    def _tempered(self, scores: list[float]) -> list[float]:
+        if self.temperature == 1.0:
+            return list(scores)
+        return [score * self.temperature for score in scores]
+
     def listed(self, log_scores: Sequence[float]) -> tuple[float, ...]:
         """The probabilities of the listed primaries (they sum to 1 − the other share)."""
         return tuple(normalise(log_scores)[: len(self.primaries)])
@@ -140,6 +185,18 @@ class Ranker:
             other=probabilities[-1],
             discounted=weights,
         )
+
+
+@dataclass(frozen=True)
+class RunningScores:
+    """Log scores with the running sum after each counted rule (in knowledge-base order)."""
+
+    steps: list[tuple[str, tuple[float, str] | None]]
+    """Each counted rule with its weight (None: counted whole), in the order they are added."""
+    sums: list[list[float]]
+    """sums[i]: the log prior plus the first i steps."""
+    final: list[float]
+    """The log scores (the last sum, tempered)."""
 
 
 class PerRule(dict):
