@@ -1,6 +1,7 @@
 """Benchmark: what a user of `cup-triage` waits for, measured whole-process where it matters.
 
 Run: uv run python bench/bench.py [--quick] [--repeat 3] [--seed 7] [--forms csv yaml]
+     [--only floor batch startup questions]
 
 Prints, for the knowledge base as it is:
   - the floor: the same rules evaluated in plain Python (reasoning/evaluator.py) against
@@ -193,13 +194,20 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[400, 3000, 20000])
     parser.add_argument("--forms", nargs="*", default=["csv", "yaml"], choices=["csv", "yaml"])
     parser.add_argument("--quick", action="store_true", help="1 repeat, no 20,000-case batch")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=list(PARTS),
+        choices=PARTS,
+        help="measure only these parts (all by default)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.repeat, args.sizes = 1, [size for size in args.sizes if size <= 3000]
     kb = bundled_knowledge_base()
     vocabulary = kb.vocabulary
     rng = random.Random(args.seed)
-    raw = [generated_case(rng, vocabulary, n) for n in range(max(args.sizes))]
+    raw = [generated_case(rng, vocabulary, n) for n in range(max([*args.sizes, 2000]))]
     print(
         f"knowledge base {kb.version} ({kb.fingerprint}): {len(kb.rules)} rules, "
         f"{len(vocabulary.findings)} findings, {len(vocabulary.primaries)} primaries; "
@@ -210,10 +218,26 @@ def main() -> None:
         f"(lower is quieter) took {reference_seconds():.2f} s\n"
     )
 
-    # The floor: the same rules in plain Python, against the engine of record.
     cases = [parse_case(data, vocabulary) for data in raw[:2000]]
+    by_experta = Triage(kb, EXPERTA)
+    if "floor" in args.only:
+        floor_and_engine(args.repeat, kb, cases, by_experta)
+    if "batch" in args.only:
+        batch_throughput(args.repeat, args.forms, args.sizes, raw, vocabulary)
+    if "startup" in args.only:
+        start_up(args.repeat)
+    if "questions" in args.only:
+        next_question(cases, by_experta)
+
+
+PARTS = ("floor", "batch", "startup", "questions")
+
+
+def floor_and_engine(repeat: int, kb, cases: list, by_experta: Triage) -> None:
+    """The floor: the same rules in plain Python, against the engine of record."""
+    vocabulary = kb.vocabulary
     findings = [case.findings(vocabulary) for case in cases]
-    by_evaluator, by_experta = Triage(kb, EVALUATOR), Triage(kb, EXPERTA)
+    by_evaluator = Triage(kb, EVALUATOR)
     by_experta.engine.run(findings[0])  # compile experta's network outside the timing
 
     def firing(triage, sample):
@@ -228,20 +252,25 @@ def main() -> None:
             triage.rank(case)
         return (time.process_time() - started) / len(sample)
 
-    floor, reference = median_of(args.repeat, lambda: firing(by_evaluator, findings))
-    engine, _ = median_of(args.repeat, lambda: firing(by_experta, findings[:300]))
+    floor, reference = median_of(repeat, lambda: firing(by_evaluator, findings))
+    engine, _ = median_of(repeat, lambda: firing(by_experta, findings[:300]))
     floor_s, engine_s = statistics.median(floor), statistics.median(engine)
     print(f"firing the rules, per case (CPU time, reference {reference:.2f} s):")
     print(f"  floor: evaluator (plain Python)  {floor_s * 1e6:8.0f} µs")
     print(f"  engine: experta                   {engine_s * 1e6:8.0f} µs")
     print(f"  engine / floor                    {engine_s / floor_s:8.1f} ×")
-    row_evaluator, _ = median_of(args.repeat, lambda: rows(by_evaluator, cases))
-    row_experta, _ = median_of(args.repeat, lambda: rows(by_experta, cases[:300]))
+    row_evaluator, _ = median_of(repeat, lambda: rows(by_evaluator, cases))
+    row_experta, _ = median_of(repeat, lambda: rows(by_experta, cases[:300]))
     print(
         f"  a whole batch row (fire, rank): {statistics.median(row_evaluator) * 1e6:.0f} µs "
         f"with the evaluator, {statistics.median(row_experta) * 1e6:.0f} µs with experta\n"
     )
 
+
+def batch_throughput(
+    repeat: int, forms: list[str], sizes: list[int], raw: list[dict], vocabulary: Vocabulary
+) -> None:
+    """Whole-process `score` at --jobs 1, N and the default, with the tree's peak memory."""
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         print("whole-process `cup-triage score FILE -o OUT.jsonl [--jobs N]` (median wall time):")
@@ -249,14 +278,14 @@ def main() -> None:
             "  form    cases   --jobs     cases/s   wall s   CPU s   peak memory (tree, PSS)"
             "   reference s"
         )
-        for form in args.forms:
-            for size in args.sizes:
+        for form in forms:
+            for size in sizes:
                 batch = folder / f"cases-{size}.{form}"
                 write_cases(batch, raw[:size], vocabulary)
                 for jobs in [*sorted({1, available_cpus()}), None]:
                     command = [*CLI, "score", str(batch), "-o", str(folder / "out.jsonl")]
                     command += ["--jobs", str(jobs)] if jobs else []
-                    results, reference = median_of(args.repeat, lambda c=command: run_process(c))
+                    results, reference = median_of(repeat, lambda c=command: run_process(c))
                     wall = statistics.median(r[0] for r in results)
                     cpu = statistics.median(r[1] for r in results)
                     memory = max(r[2] for r in results)
@@ -273,6 +302,11 @@ def main() -> None:
                     )
         print()
 
+
+def start_up(repeat: int) -> None:
+    """`--version` and `rank` of one case, whole-process, each way a process may start."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
         example = bundled_cases_dir() / "example.yaml"
         # As pip installs a package, with its bytecode compiled (kept aside, in a cache folder
         # of this run), and as a process that may not write bytecode compiles every module
@@ -292,7 +326,7 @@ def main() -> None:
                 ways.append(("no kb cache", no_kb_cache))
             for how, env in ways:
                 results, reference = median_of(
-                    max(args.repeat, 5), lambda c=command, e=env: run_process(c, e)
+                    max(repeat, 5), lambda c=command, e=env: run_process(c, e)
                 )
                 wall = statistics.median(r[0] for r in results)
                 cpu = statistics.median(r[1] for r in results)
@@ -302,6 +336,10 @@ def main() -> None:
                 )
     print()
 
+
+def next_question(cases: list, by_experta: Triage) -> None:
+    """Next-question latency through the interview's public API."""
+    by_experta.engine  # noqa: B018 (the whole network, compiled outside the timing, as above)
     latencies = []
     reference = reference_seconds()
     for case in cases[:60]:
