@@ -1,6 +1,7 @@
 """Before and after: the same whole-process commands timed alternately for two checkouts.
 
 Run: uv run python bench/paired.py --before DIR [--after DIR] [--repeat 3] [--cases 3000]
+     [--only rank version ...]
 
 DIR is a checkout of the package (for an earlier commit: `git archive COMMIT | tar -x -C DIR`).
 Each command (`--version`, `rank` of one case, `score` of a CSV export and of a YAML list at
@@ -39,6 +40,9 @@ def main() -> None:
     parser.add_argument("--after", type=Path, default=HERE)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cases", type=int, default=3000)
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="only the commands whose label has one of these"
+    )
     args = parser.parse_args()
     vocabulary = bundled_knowledge_base().vocabulary
     rng = random.Random(7)
@@ -60,6 +64,8 @@ def main() -> None:
                         ["score", str(batch), "-o", out, *(["-j", jobs] if jobs else [])],
                     )
                 )
+        if args.only:
+            commands = [c for c in commands if any(word in c[0] for word in args.only)]
         sides = {"before": args.before.resolve(), "after": args.after.resolve()}
         for root in sides.values():  # bytecode and the knowledge-base cache written
             run_process([*cli(root), "rank", str(HERE / "cases" / "example.yaml")])
