@@ -1,7 +1,7 @@
 """Before and after: the same whole-process commands timed alternately for two checkouts.
 
 Run: uv run python bench/paired.py --before DIR [--after DIR] [--repeat 3] [--cases 3000]
-     [--only rank version ...]
+     [--only rank version ...] [--instructions]
 
 DIR is a checkout of the package (for an earlier commit: `git archive COMMIT | tar -x -C DIR`).
 Each command (`--version`, `rank` of one case, `score` of a CSV export and of a YAML list at
@@ -17,7 +17,10 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -42,6 +45,12 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=3000)
     parser.add_argument(
         "--only", nargs="*", default=None, help="only the commands whose label has one of these"
+    )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count the instructions `rank` of one case executes, under valgrind's "
+        "callgrind (the same on a loaded machine as on a quiet one; about 40 s of CPU each)",
     )
     args = parser.parse_args()
     vocabulary = bundled_knowledge_base().vocabulary
@@ -88,6 +97,27 @@ def main() -> None:
                 f"{label:<32} {cells[0]:>18}   {cells[1]:>18}   {statistics.median(references):.2f}"
             )
         print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
+        if args.instructions:
+            rank = ["rank", str(HERE / "cases" / "example.yaml")]
+            counts = {side: instructions([*cli(root), *rank]) for side, root in sides.items()}
+            print(
+                "instructions executed by `rank example.yaml` (callgrind): "
+                + " · ".join(f"{side} {count / 1e9:.3f} G" for side, count in counts.items())
+            )
+
+
+def instructions(command: list[str]) -> int:
+    """Instructions a whole process executes (valgrind --tool=callgrind), 0 if unavailable."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return 0
+    done = subprocess.run(
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+        capture_output=True,
+        text=True,
+    )
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    return int(found[1]) if found else 0
 
 
 if __name__ == "__main__":
