@@ -104,6 +104,26 @@ def main() -> None:
                 "instructions executed by `rank example.yaml` (callgrind): "
                 + " · ".join(f"{side} {count / 1e9:.3f} G" for side, count in counts.items())
             )
+            # Where start-up goes: each import alone in a fresh interpreter (so a module that
+            # several of them import counts in each), in this environment, for the after side.
+            print("instructions of `python -c CODE` (after), each alone:")
+            for code in IMPORTS:
+                code_in = f"import sys; sys.path.insert(0, {str(sides['after'])!r}); {code}"
+                count = instructions([sys.executable, "-c", code_in])
+                print(f"  {count / 1e6:7.0f} M  {code}")
+
+
+IMPORTS = (
+    "pass",
+    "import click",
+    "import pydantic, pydantic.main",
+    "import yaml",
+    "import rich.console, rich.table, rich.panel",
+    "import importlib.metadata",
+    "import cup_triage.cli",
+    "import cup_triage.cli.rank",
+    "import cup_triage.cli.rank, cup_triage.reasoning.triage, cup_triage.reasoning.engine",
+)
 
 
 def instructions(command: list[str]) -> int:
