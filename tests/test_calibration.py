@@ -14,9 +14,11 @@ from cup_triage.io.load import bundled_rules_dir, load_knowledge_base
 from cup_triage.reasoning.case import parse_case
 from cup_triage.reasoning.errors import KnowledgeError
 
-from .strategies import VOCABULARY, case_data
+from .strategies import VOCABULARY, case_data, examples
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 MEDIASTINAL_MASS = {
     "sex": "male",

@@ -13,9 +13,11 @@ from cup_triage.reasoning.consistency import ImplicationsFile, conflicts, implie
 from cup_triage.reasoning.errors import KnowledgeError
 from cup_triage.reasoning.knowledge import KnowledgeBase
 
-from .strategies import VOCABULARY, case_data
+from .strategies import VOCABULARY, case_data, examples
 
-SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 FLAGGED = [
     # Issue 16: blastic bone lesions accepted with sites.bone: no.

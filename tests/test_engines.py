@@ -14,15 +14,18 @@ from cup_triage.io.render import score_row, to_json
 from cup_triage.reasoning.case import parse_case
 from cup_triage.reasoning.triage import EVALUATOR, Triage
 
-from .conftest import CASES
-from .strategies import VOCABULARY, case_data
+from .conftest import CASES, sampled_by_default
+from .strategies import VOCABULARY, case_data, examples
 
 CASE_FILES = sorted(
     p for p in CASES.rglob("*") if p.suffix in {".yaml", ".yml", ".json", ".csv"} and p.is_file()
 )
 
 
-@pytest.mark.parametrize("path", CASE_FILES, ids=lambda p: str(p.relative_to(CASES)))
+# Every bundled file through both engines takes CI's time; the default run takes every tenth.
+@pytest.mark.parametrize(
+    "path", sampled_by_default(CASE_FILES, 10, ids=lambda p: str(p.relative_to(CASES)))
+)
 def test_every_bundled_case_fires_the_same_rules_in_the_same_order(triage, path):
     loaded = [item for item in iter_cases([path], VOCABULARY) if item.error is None]
     if not loaded:
@@ -66,13 +69,13 @@ def _fire_the_same(triage, data):
     assert triage.evaluator.fire(findings) == triage.engine.run(findings)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case_data())
 def test_generated_cases_fire_the_same_rules_in_the_same_order(triage, data):
     _fire_the_same(triage, data)
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(10), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case_data())
 def test_generated_cases_fire_the_same_on_a_network_of_the_rules_that_could_fire(triage, data):
     from cup_triage.reasoning.engine import Engine
@@ -105,7 +108,7 @@ def test_score_writes_the_same_bytes_with_either_engine_for_every_bundled_case(t
     assert rows == _score(tmp_path, "experta", CASES)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case_data())
 def test_generated_cases_give_the_same_row_with_either_engine(kb, triage, data):
     case = parse_case(data, VOCABULARY)
@@ -114,7 +117,7 @@ def test_generated_cases_give_the_same_row_with_either_engine(kb, triage, data):
     assert to_json(by_evaluator) == to_json(by_experta)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case_data())
 def test_a_batch_row_says_what_the_full_assessment_says(kb, data):
     case = parse_case(data, VOCABULARY)

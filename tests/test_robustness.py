@@ -32,7 +32,7 @@ from cup_triage.reasoning.errors import CupTriageError
 from cup_triage.reasoning.ranking import normalise
 
 from .conftest import CASES
-from .strategies import VOCABULARY, case_data
+from .strategies import VOCABULARY, case_data, examples
 
 GOOD_BEFORE = "id: good-before\nsex: female\nsites: [axillary_nodes]\nhistology: adenocarcinoma\n"
 GOOD_AFTER = '[{"id": "good-after", "sex": "male", "sites": ["bone"]}]'
@@ -432,7 +432,7 @@ def csvish(draw):
 
 
 FUZZ = settings(
-    max_examples=300,
+    max_examples=examples(300),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -728,7 +728,7 @@ def test_a_damaged_csv_row_costs_that_row_only_and_names_its_line(tmp_path, dama
     assert f"{path}:4 ›" in str(error) and message in str(error)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     cases=st.integers(1, 12),
     damaged=st.dictionaries(st.integers(0, 11), st.sampled_from(list(CSV_DAMAGE)), max_size=3),
@@ -752,7 +752,7 @@ def test_every_row_of_a_damaged_csv_is_counted_and_every_good_row_is_scored(case
 # --- output that cannot be turned against its reader ---------------------------------------------
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(cell=st.text())
 @example(cell='\uff1dHYPERLINK("http://x")')
 @example(cell="'\uff20SUM(A1)")
@@ -983,7 +983,7 @@ def test_a_number_that_is_not_a_finite_weight_is_refused_at_load(
         assert f"{rules / file} › {where}" in line and message in line, line
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     scores=st.lists(
         st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300)

@@ -16,7 +16,7 @@ from cup_triage.reasoning.knowledge import Condition, KnowledgeBase, RulesFile
 from cup_triage.reasoning.lint import lint
 from cup_triage.reasoning.triage import Triage
 
-from .strategies import VOCABULARY, case_data
+from .strategies import VOCABULARY, case_data, examples
 
 ACCEPTED = [
     # Squamous carcinoma in a groin node: the differential of version 2.
@@ -211,7 +211,7 @@ def threshold_triage(kb):
     return Triage(KnowledgeBase(kb.vocabulary, files))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case_data())
 def test_thresholds_and_lists_fire_alike_in_engine_and_evaluator(threshold_triage, data):
     findings = parse_case(data, VOCABULARY).findings(VOCABULARY)
