@@ -14,9 +14,9 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # Generated cases are the same on every run and machine: a property test that fails, fails
 # every time (CI and a developer see the same example), and none passes by luck. "ci" draws
 # every example a test asks for (hypothesis's 100 where it names no count); "dev", the default
-# run a developer repeats, a fifth of them (strategies.examples scales the counts tests name).
+# run a developer repeats, a tenth of them (strategies.examples scales the counts tests name).
 settings.register_profile("ci", derandomize=True, print_blob=True)
-settings.register_profile("dev", settings.get_profile("ci"), max_examples=20)
+settings.register_profile("dev", settings.get_profile("ci"), max_examples=10)
 settings.load_profile("ci" if IN_CI else "dev")
 
 ROOT = Path(__file__).resolve().parent.parent

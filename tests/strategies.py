@@ -98,6 +98,6 @@ def case_data(draw):
 
 def examples(in_ci: int) -> int:
     """Examples for a property test: all of them under CI=true, the loaded profile's share of
-    hypothesis's 100 otherwise (a fifth in the default run, which a developer runs often; see
+    hypothesis's 100 otherwise (a tenth in the default run, which a developer runs often; see
     tests/conftest.py). The examples are derandomised, so each run draws the same ones."""
     return max(5, round(in_ci * settings.default.max_examples / 100))

@@ -1,6 +1,7 @@
 """The output contract: one shape per output, typed values, and a schema every output meets."""
 
 import csv
+import functools
 import json
 import subprocess
 import sys
@@ -25,8 +26,15 @@ def run(*args, input=None):
     return CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
 
 
+@functools.cache
+def _validator(kind):
+    # One validator a kind: jsonschema.validate checks the schema itself again on every call
+    # (test_the_schema_command_prints_the_shipped_schema checks it once a kind).
+    return jsonschema.Draft202012Validator(json_schema(kind))
+
+
 def valid(kind, document):
-    jsonschema.validate(document, json_schema(kind), cls=jsonschema.Draft202012Validator)
+    _validator(kind).validate(document)
     return document
 
 
