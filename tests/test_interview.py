@@ -86,7 +86,8 @@ def test_stains_open_with_ck7_and_ck20(start):
         {"sex": "female", "age": 66, "sites": ["liver"], "histology": "adenocarcinoma"}
     )
     stains = []
-    while (question := interview.next_question()) is not None:
+    # The first two stains are the point: the rest of the interview is left unasked.
+    while len(stains) < 2 and (question := interview.next_question()) is not None:
         if question.path.startswith("markers."):
             stains.append(question.path)
         interview.answer(question.path, "?")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from .evaluator import holds
@@ -276,6 +277,7 @@ def tests_named(kb: KnowledgeBase, text: str) -> dict[str, set[str]]:
     return named
 
 
+@cache  # the lint builds the pattern of every test name for every advice text
 def name_pattern(name: str) -> str:
     """A test's name as a pattern: its words and numbers ('NKX', '3', '1') joined by any
     spacing or punctuation the case loader ignores. 'CK20+', 'CK7−' and 'ER-positive' report
