@@ -30,6 +30,8 @@ from cup_triage.reasoning.lint import name_pattern
 from cup_triage.reasoning.lint import tests_named as named_tests
 from cup_triage.sessions.interview import Interview
 
+from .conftest import sampled_by_default
+
 KB = cup_triage.knowledge_base()
 VOCABULARY = KB.vocabulary
 NEAR_CERTAIN = VOCABULARY.presentation.near_certain
@@ -645,8 +647,9 @@ def _interview_asks(case, held, questions=INTERVIEW_QUESTIONS):
     return found
 
 
-@pytest.mark.parametrize(("name", "data", "keys"), HELD, ids=[h[0] for h in HELD])
-def test_nothing_the_case_holds_is_asked_for_again(name, data, keys):
+@pytest.mark.parametrize("held_case", sampled_by_default(HELD, 4, ids=lambda h: h[0]))
+def test_nothing_the_case_holds_is_asked_for_again(held_case):
+    name, data, keys = held_case
     case = cup_triage.parse_case({"id": name, **data})
     held = _held(case)
     assert set(keys) <= held, sorted(set(keys) - held)
@@ -655,6 +658,7 @@ def test_nothing_the_case_holds_is_asked_for_again(name, data, keys):
     assert _interview_asks(case, held) == []
 
 
+@pytest.mark.slow  # every held case through the CLI; the per-case test samples them by default
 def test_rank_json_and_the_report_ask_for_nothing_held_either(tmp_path):
     path = tmp_path / "held.yaml"
     path.write_text(yaml.safe_dump([{"id": n, **d} for n, d, _ in HELD], allow_unicode=True))

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from cup_triage.cli import cli
 
-from .conftest import CASES
+from .conftest import CASES, sampled_by_default
 
 SCRIPT = Path(sys.executable).with_name("cup-triage")
 
@@ -90,7 +90,9 @@ def _stopped_midway(source, output, jobs, signum, group):
     return process.returncode, stderr.decode()
 
 
-@pytest.mark.parametrize(("jobs", "group"), [(1, False), (2, True)])
+@pytest.mark.parametrize(
+    ("jobs", "group"), [(1, False), pytest.param(2, True, marks=pytest.mark.slow)]
+)
 def test_a_hang_up_mid_batch_says_where_the_rows_are_and_resumes_to_the_same_bytes(
     big_batch, tmp_path, jobs, group
 ):
@@ -336,7 +338,7 @@ def test_resume_from_rows_in_another_order_names_both_cases_not_a_changed_case(
 QUIZ_ANSWERS = ["lung", "", "stomach 60, lung 40", "markers.cdx2", "oesophagus", ""]
 
 
-@pytest.mark.parametrize("at", range(len(QUIZ_ANSWERS)))
+@pytest.mark.parametrize("at", sampled_by_default(range(len(QUIZ_ANSWERS)), 3))
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_quiz_stopped_at_any_prompt_logs_what_was_answered_and_gives_nothing_away(
     tmp_path, monkeypatch, at, signum
