@@ -153,7 +153,10 @@ def test_resume_after_another_knowledge_base_or_top_k_says_so_and_keeps_no_stale
     folder, _ = rules
     output = _interrupted(tmp_path)
     if change == "rules":
-        _replace(folder / "calibration.yaml", "  temperature: 0.85\n", "  temperature: 0.7\n")
+        calibration = folder / "calibration.yaml"
+        tuned = re.search(r"^  temperature: .*\n", calibration.read_text(encoding="utf-8"), re.M)
+        assert tuned, "calibration.yaml states no temperature"
+        _replace(calibration, tuned.group(0), "  temperature: 0.55\n")
         options, clean_options = ["--rules-dir", folder], ["--rules-dir", folder]
         said = "resume: the knowledge base is not the interrupted run's (hash "
     else:
