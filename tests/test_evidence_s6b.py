@@ -93,30 +93,22 @@ def test_bone_adenocarcinoma_of_unknown_origin_ranks_lung_above_the_gut(assess, 
 # Korphaisarn 2019: 93 of 665 metastatic colorectal cancers carry signet-ring cells, against
 # 26% signet-ring carcinomas among gastric cancers (Taghavi 2012): the stomach leads, the
 # colorectum follows closely, and a normal upper endoscopy brings them level.
+SIGNET_RING_PERITONEUM = {
+    "sex": "male",
+    "age": 60,
+    "sites": ["peritoneum"],
+    "histology": "adenocarcinoma",
+    "features": ["signet_ring"],
+}
+
+
 def test_signet_ring_peritoneal_adenocarcinoma_ranks_stomach_then_colorectum(assess):
-    assessment = assess(
-        {
-            "sex": "male",
-            "age": 60,
-            "sites": ["peritoneum"],
-            "histology": "adenocarcinoma",
-            "features": ["signet_ring"],
-        },
-        suggest=False,
-    )
+    assessment = assess(SIGNET_RING_PERITONEUM, suggest=False)
     assert [c.primary for c in assessment.candidates[:2]] == ["stomach", "colorectal"]
 
 
 def test_signet_ring_cells_after_a_normal_upper_endoscopy_keep_the_colorectum_on_top(assess):
     assessment = assess(
-        {
-            "sex": "male",
-            "age": 60,
-            "sites": ["peritoneum"],
-            "histology": "adenocarcinoma",
-            "features": ["signet_ring"],
-            "workup": {"upper_endoscopy": "negative"},
-        },
-        suggest=False,
+        {**SIGNET_RING_PERITONEUM, "workup": {"upper_endoscopy": "negative"}}, suggest=False
     )
     assert {c.primary for c in assessment.candidates[:2]} == {"stomach", "colorectal"}
