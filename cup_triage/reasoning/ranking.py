@@ -114,18 +114,9 @@ class Ranker:
         scores: Iterable[float] = self.log_prior
         # Added in knowledge-base order, not firing order: floating-point sums depend on their
         # order, and the posteriors must not depend on how the engine's agenda broke ties.
-        # (map adds primary by primary, in the same order as a loop would, only faster.)
         for rule_id in sorted(counted, key=self._order.__getitem__):
-            weight = weights.get(rule_id)
-            if weight is None:
-                scores = map(add, scores, self._log_lr[rule_id])
-            else:
-                scores = _add_weighted(scores, self._log_lr[rule_id], weight[0])
-        # Temperature scaling of the whole log posterior keeps the order of the candidates:
-        # calibrating changes the stated probabilities, never the ranking.
-        if self.temperature == 1.0:
-            return list(scores)
-        return [score * self.temperature for score in scores]
+            scores = self._added(scores, rule_id, weights.get(rule_id))
+        return self._tempered(scores)
 
     def running_scores(self, counted: Iterable[str], findings: Mapping[str, Any]) -> RunningScores:
         """The log scores of `log_scores`, with the sum after each rule kept, so that the
@@ -133,7 +124,7 @@ class Ranker:
         steps = self._steps(counted, findings)
         sums = [list(self.log_prior)]
         for rule_id, weight in steps:
-            sums.append(self._added(sums[-1], rule_id, weight))
+            sums.append(list(self._added(sums[-1], rule_id, weight)))
         return RunningScores(steps, sums, self._tempered(sums[-1]))
 
     def log_scores_after(
@@ -147,7 +138,7 @@ class Ranker:
             if step != earlier:
                 break
             shared += 1
-        scores = before.sums[shared]
+        scores: Iterable[float] = before.sums[shared]
         for rule_id, weight in steps[shared:]:
             scores = self._added(scores, rule_id, weight)
         return self._tempered(scores)
@@ -160,14 +151,17 @@ class Ranker:
         return [(r, weights.get(r)) for r in sorted(counted, key=self._order.__getitem__)]
 
     def _added(
-        self, scores: list[float], rule_id: str, weight: tuple[float, str] | None
-    ) -> list[float]:
-        # The same additions as _scores, in the same order: the same floating-point results.
+        self, scores: Iterable[float], rule_id: str, weight: tuple[float, str] | None
+    ) -> Iterable[float]:
+        """One counted rule's log ratios added to the scores, whole or weighted (map adds
+        primary by primary, as a loop would, only lazily: a chain of them is summed once)."""
         if weight is None:
-            return list(map(add, scores, self._log_lr[rule_id]))
+            return map(add, scores, self._log_lr[rule_id])
         return _add_weighted(scores, self._log_lr[rule_id], weight[0])
 
-    def _tempered(self, scores: list[float]) -> list[float]:
+    def _tempered(self, scores: Iterable[float]) -> list[float]:
+        # Temperature scaling of the whole log posterior keeps the order of the candidates:
+        # calibrating changes the stated probabilities, never the ranking.
         if self.temperature == 1.0:
             return list(scores)
         return [score * self.temperature for score in scores]
