@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import sys
 import textwrap
 from collections.abc import Callable, Mapping
@@ -25,7 +24,7 @@ from ..io.session import SaveTarget, check_writable, choose_target, rescue, save
 from ..reasoning.case import parse_case
 from ..reasoning.errors import CaseError, CupTriageError
 from ..sessions.interview import UNKNOWN, Interview, Question, unknown_paths
-from .common import Context, pass_context, read_line
+from .common import Context, pass_context, read_line, stop_exit_code, stops_as_interrupt
 
 HELP = (
     "answer with the answer's name (y / n work for yes/no questions), ? = not known; "
@@ -34,17 +33,6 @@ HELP = (
 COMMANDS = ("why", "how", "rank", "back", "quit", "help", "source")
 MAX_LISTED = 25
 """Longer lists of answers (earlier cancers: every primary) are shown by 'why', not each time."""
-SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
-if hasattr(signal, "SIGHUP"):
-    SIGNAL_EXIT[signal.SIGHUP] = 129
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C, SIGTERM or SIGHUP: the session is saved, then the command exits."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
 
 
 @click.command()
@@ -101,30 +89,17 @@ def ask(
         check_writable(target.path)
     front = _JsonLines(interview) if jsonl else _Terminal(interview, ctx)
     saver = _Saver(interview, target, front.note)
-    previous = {s: signal.getsignal(s) for s in SIGNAL_EXIT}
-
-    def interrupted(signum, _frame):
-        raise Interrupted(signum)
-
-    for signum in SIGNAL_EXIT:
-        signal.signal(signum, interrupted)
-    try:
+    # Ctrl-C, SIGTERM or SIGHUP: the session is saved, then the command exits.
+    with stops_as_interrupt():
         front.begin(target)
         try:
             front.run(saver.autosave)
-        except Interrupted as stop:
+        except KeyboardInterrupt as stop:
             front.interrupted()
             saver.final()
-            sys.exit(SIGNAL_EXIT.get(stop.signum, 130))
-        except KeyboardInterrupt:
-            front.interrupted()
-            saver.final()
-            sys.exit(130)
+            sys.exit(stop_exit_code(stop))
         saver.final()
         front.finish()
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _start(ctx: Context, path: Path | None, case_id: str | None) -> tuple[Interview, bool]:

@@ -125,7 +125,7 @@ if hasattr(signal, "SIGHUP"):
 
 
 class Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP during a session, handled as Ctrl-C is: what was done is kept."""
+    """Ctrl-C, SIGTERM or SIGHUP during a session: what was done is kept."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
@@ -134,13 +134,14 @@ class Stopped(KeyboardInterrupt):
 
 @contextmanager
 def stops_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise `Stopped` as Ctrl-C raises KeyboardInterrupt."""
+    """Within the block, Ctrl-C, SIGTERM and SIGHUP raise `Stopped` (a KeyboardInterrupt), even
+    where the session was started with Ctrl-C ignored."""
 
     def stop(signum: int, _frame: object) -> None:
         raise Stopped(signum)
 
     try:
-        previous = {s: signal.signal(s, stop) for s in STOP_EXIT if s != signal.SIGINT}
+        previous = {s: signal.signal(s, stop) for s in STOP_EXIT}
     except ValueError:  # not the main thread: leave the signals alone
         yield
         return
