@@ -103,6 +103,7 @@ IMPLIED = [
             "imaging.blastic_bone_lesions": "no",
             "imaging.lytic_bone_lesions": "no",
             "imaging.acrometastasis": "no",
+            "imaging.jaw_metastasis": "no",
         },
     ),
     # Two sites, no nodes: not a single deposit, not midline, not generalised nodes.
@@ -113,6 +114,9 @@ IMPLIED = [
             "imaging.generalised_lymphadenopathy": "no",
             "imaging.lytic_bone_lesions": "no",
             "imaging.acrometastasis": "no",
+            "imaging.jaw_metastasis": "no",
+            "imaging.left_supraclavicular_node": "no",
+            "imaging.right_supraclavicular_node": "no",
             "imaging.midline_distribution": "no",
             "imaging.solitary_lesion": "no",
         },

@@ -63,7 +63,8 @@ def test_rules_carry_likelihood_ratios_for_every_kind_of_reasoning(kb):
         "red_flag",
         "demographics",
     }
-    assert 250 <= len(kb.rules) <= 900
+    # A sanity bound, not a target: it grows as vocabulary gaps are closed (913 in session 7).
+    assert 250 <= len(kb.rules) <= 1200
 
 
 # --- Likelihood ratios that can be audited: recorded figures are recomputed by the lint. ---

@@ -65,8 +65,7 @@ NEW_ID_CASES = [
         1,
     ),
     (
-        "a painful scrotal swelling in a young man with retroperitoneal nodes: germ-cell "
-        "tumour",
+        "a painful scrotal swelling in a young man with retroperitoneal nodes: germ-cell tumour",
         {
             "sex": "male",
             "age": 29,
@@ -105,8 +104,7 @@ NEW_ID_CASES = [
         3,
     ),
     (
-        "liver metastases of adenocarcinoma with loss of appetite and epigastric pain: "
-        "pancreas",
+        "liver metastases of adenocarcinoma with loss of appetite and epigastric pain: pancreas",
         {
             "sex": "female",
             "age": 67,
@@ -119,8 +117,7 @@ NEW_ID_CASES = [
         3,
     ),
     (
-        "CK20-positive adenocarcinoma in the liver with vague lower abdominal pain: "
-        "colorectal",
+        "CK20-positive adenocarcinoma in the liver with vague lower abdominal pain: colorectal",
         {
             "sex": "male",
             "age": 66,
