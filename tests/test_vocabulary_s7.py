@@ -21,6 +21,16 @@ def _counted(assessment):
     return {f.rule_id for f in assessment.fired if f.counted}
 
 
+def _weights(case, rule):
+    """The weights the explanation shows for one rule (below 1: discounted)."""
+    return [
+        e.weight
+        for c in _assess(case).candidates
+        for e in c.evidence_for + c.evidence_against
+        if e.rule_id == rule
+    ]
+
+
 # (what the case is, the case, the rule that must count, the primary, where it must rank)
 NEW_ID_CASES = [
     (
@@ -239,12 +249,7 @@ def test_the_testis_explains_the_scrotal_swelling():
     """Once the deposit is listed, the swelling says where it is: the scrotal rule keeps a
     tenth of its weight (rules/site_effects.yaml)."""
     case = {**BONE, "sites": ["bone", "testis"], "history": {"scrotal_swelling_or_pain": "yes"}}
-    weights = [
-        e.weight
-        for c in _assess(case).candidates
-        for e in c.evidence_for + c.evidence_against
-        if e.rule_id == "exam.scrotal_swelling_or_pain.yes"
-    ]
+    weights = _weights(case, "exam.scrotal_swelling_or_pain.yes")
     assert weights
     assert all(w < 0.2 for w in weights)
 
@@ -267,13 +272,9 @@ def test_a_negative_review_of_systems_counts_once_and_yields_to_itemised_denials
 
 
 def test_anorexia_counts_with_the_constitutional_findings():
-    case = {**BONE, "history": {"anorexia": "yes", "weight_loss": "yes"}}
-    weights = [
-        e.weight
-        for c in _assess(case).candidates
-        for e in c.evidence_for + c.evidence_against
-        if e.rule_id == "hist.anorexia.yes"
-    ]
+    weights = _weights(
+        {**BONE, "history": {"anorexia": "yes", "weight_loss": "yes"}}, "hist.anorexia.yes"
+    )
     assert weights
     assert all(w < 1 for w in weights)
 
