@@ -6,7 +6,9 @@ ranking the way its source says; qualifiers imply their site; correlated finding
 import pytest
 
 import cup_triage
+from cup_triage.io.load import load_questionnaire
 from cup_triage.reasoning.errors import CaseError
+from cup_triage.sessions.interview import Interview
 
 
 def _assess(case):
@@ -41,7 +43,7 @@ NEW_ID_CASES = [
             "age": 66,
             "histology": "adenocarcinoma",
             "sites": ["supraclavicular_nodes", "peritoneum"],
-            "imaging": {"virchow node": "yes"},
+            "imaging": {"Virchow's node": "yes"},
         },
         "site.supraclavicular_side.left",
         "stomach",
@@ -297,3 +299,27 @@ def test_values_read_in_their_units():
     assert {"lab.crp.elevated", "lab.esr.elevated"} & {f.rule_id for f in high.fired}
     low = _assess({**BONE, "labs": {"crp": "3 mg/L"}})
     assert "lab.crp.normal" in {f.rule_id for f in low.fired}
+
+
+# ---------------------------------------------------------------- the interview asks them
+def _referral_questions(sites: str) -> list[str]:
+    """The questions of the referral stage after the sites are given (then histology ends it)."""
+    kb = cup_triage.knowledge_base()
+    interview = Interview(
+        cup_triage.triage(kb),
+        cup_triage.parse_case({"id": "t", "sex": "male", "age": 64}, kb),
+        load_questionnaire(kb.vocabulary),
+    )
+    asked = []
+    while (question := interview.next_question()) is not None and question.path != "histology":
+        asked.append(question.path)
+        interview.answer(question.path, sites if question.path == "sites" else "no")
+        assert len(asked) < 20
+    return asked
+
+
+def test_the_interview_asks_the_side_of_a_supraclavicular_node_with_the_sites():
+    asked = _referral_questions("supraclavicular_nodes, liver")
+    assert asked[0] == "sites"
+    assert {"imaging.left_supraclavicular_node", "imaging.right_supraclavicular_node"} <= set(asked)
+    assert "imaging.left_supraclavicular_node" not in _referral_questions("liver, bone")
