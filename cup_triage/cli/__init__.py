@@ -17,6 +17,7 @@ import sys
 
 import click
 
+from .. import __version__
 from ..reasoning.errors import CupTriageError, WriteError, one_line
 from .common import Context
 
@@ -154,7 +155,10 @@ def _debug(ctx: click.Context) -> bool:
 
 
 @click.group(cls=TriageGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="cup-triage")
+# The version is the package's constant, not its installed metadata: reading that imports
+# importlib.metadata and scans the environment's distributions, about 40 % of the
+# instructions `--version` ran (tests/test_startup.py keeps the two equal).
+@click.version_option(version=__version__, package_name="cup-triage")
 @click.option(
     "--rules-dir",
     type=click.Path(exists=True, file_okay=False),

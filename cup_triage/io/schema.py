@@ -10,9 +10,6 @@ them. The schema version changes when a field is removed or changes its meaning.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _installed_version
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,15 +20,12 @@ SCHEMA_VERSION = "1.0"
 SCHEMA_ID = "https://cup-triage.invalid/schema/{kind}/" + SCHEMA_VERSION
 
 
-@lru_cache(maxsize=1)
 def software_version() -> str:
-    """The installed version of cup-triage (the package's own when run from a checkout)."""
-    try:
-        return _installed_version("cup-triage")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
-        from .. import __version__
+    """The version of cup-triage, as installed (`cup_triage.__version__`, which
+    tests/test_startup.py keeps equal to the installed metadata and to pyproject.toml)."""
+    from .. import __version__
 
-        return __version__
+    return __version__
 
 
 class _Output(BaseModel):
