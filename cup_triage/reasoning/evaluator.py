@@ -112,29 +112,10 @@ def strata(kb: KnowledgeBase) -> dict[str, int]:
 
     Facts are only ever added, so a rule testing that a fact is *unknown* is sound only once all
     rules that could conclude it have had their turn; the engine gives this order as salience.
+    Worked out once per knowledge base (`KnowledgeBase.strata`), so a knowledge base read from
+    the cache brings them along.
     """
-    concluders: dict[str, list[Rule]] = {}
-    for rule in kb.rules:
-        for name in rule.concludes:
-            concluders.setdefault(name, []).append(rule)
-    levels: dict[str, int] = {}
-    visiting: set[str] = set()
-
-    def stratum(rule: Rule) -> int:
-        if rule.id in levels:
-            return levels[rule.id]
-        if rule.id in visiting:
-            raise KnowledgeError("rules conclude facts in a cycle", field=f"rule {rule.id}")
-        visiting.add(rule.id)
-        depends = [c.fact for c in rule.when if c.fact is not None]
-        level = 1 + max((stratum(r) for f in depends for r in concluders.get(f, [])), default=-1)
-        visiting.discard(rule.id)
-        levels[rule.id] = level
-        return level
-
-    for rule in kb.rules:
-        stratum(rule)
-    return levels
+    return kb.strata
 
 
 class _CompiledRule:

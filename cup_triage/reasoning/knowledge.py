@@ -441,6 +441,35 @@ class KnowledgeBase:
                 index.setdefault(subject, []).append(rule)
         return {subject: tuple(rules) for subject, rules in index.items()}
 
+    @cached_property
+    def strata(self) -> dict[str, int]:
+        """Each rule's stratum: every rule concluding a fact comes before any rule that tests
+        it (the order the evaluator visits the rules in and experta's salience)."""
+        concluders: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            for name in rule.concludes:
+                concluders.setdefault(name, []).append(rule)
+        levels: dict[str, int] = {}
+        visiting: set[str] = set()
+
+        def stratum(rule: Rule) -> int:
+            if rule.id in levels:
+                return levels[rule.id]
+            if rule.id in visiting:
+                raise KnowledgeError("rules conclude facts in a cycle", field=f"rule {rule.id}")
+            visiting.add(rule.id)
+            depends = [c.fact for c in rule.when if c.fact is not None]
+            level = 1 + max(
+                (stratum(r) for f in depends for r in concluders.get(f, [])), default=-1
+            )
+            visiting.discard(rule.id)
+            levels[rule.id] = level
+            return level
+
+        for rule in self.rules:
+            stratum(rule)
+        return levels
+
     def concluded_by(self, fired: Iterable[str]) -> dict[str, frozenset[str]]:
         """The facts that a set of fired rules concluded."""
         facts: dict[str, set[str]] = {}
