@@ -4,7 +4,7 @@ information, weighed by burden; and what each possible answer would change."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal, NoReturn
@@ -331,15 +331,21 @@ class QuestionSelector:
         findings: Mapping[str, object],
         fired: Sequence[str],
         posterior: Sequence[float],
+        *,
+        held: Collection[str] = (),
     ) -> list[QuestionSuggestion]:
         """Open findings worth asking, lowest tier first (history before imaging), then by
-        expected information gain per unit of burden; answers that inform nothing are left out."""
+        expected information gain per unit of burden; answers that inform nothing are left out.
+
+        `held`: findings the case already answers otherwise (an answer it implies), left out
+        as an answered one is, without working out what their answers would do.
+        """
         ranked = []
         vocabulary = self.kb.vocabulary
         # The current ranking is the same for every open finding: computed once.
         now = self._log_scores_now(findings, fired)
         for finding in self.askable:
-            if finding.key in findings:
+            if finding.key in findings or finding.key in held:
                 continue
             if finding.sex is not None and findings.get("sex") != finding.sex:
                 # Only asked once the patient's sex is known to allow it.

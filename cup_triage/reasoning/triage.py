@@ -206,9 +206,9 @@ class Triage:
             [
                 s
                 for s in self.selector.suggest(
-                    evaluation.findings, evaluation.fired, evaluation.posterior
+                    evaluation.findings, evaluation.fired, evaluation.posterior, held=held
                 )
-                if s.finding not in held and not immovable.tests((s.finding,))
+                if not immovable.tests((s.finding,))
             ]
             if suggest
             else []
