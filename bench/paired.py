@@ -58,6 +58,9 @@ def main() -> None:
     raw = [generated_case(rng, vocabulary, n) for n in range(args.cases)]
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
+        # A knowledge-base cache of this run's own: on a shared machine other processes write
+        # (and prune) the default one, and a miss times loading the rules from YAML instead.
+        os.environ["CUP_TRIAGE_CACHE"] = str(folder / "kb-cache")
         commands: list[tuple[str, list[str]]] = [
             ("--version", ["--version"]),
             ("rank example.yaml", ["rank", str(HERE / "cases" / "example.yaml")]),
