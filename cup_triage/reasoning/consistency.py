@@ -176,7 +176,7 @@ def check_implications(data: ImplicationsFile, vocabulary: Vocabulary, file: str
             for index, statement in enumerate(statements):
                 where = f"implication {implication.id} › {part}[{index}]"
                 if statement.of is None:
-                    _check_statement(statement, vocabulary, file, where)
+                    check_statement(statement, vocabulary, file, where)
                     continue
                 if part == "if":
                     raise KnowledgeError(
@@ -185,10 +185,11 @@ def check_implications(data: ImplicationsFile, vocabulary: Vocabulary, file: str
                         field=where,
                     )
                 for number, counted in enumerate(statement.of):
-                    _check_statement(counted, vocabulary, file, f"{where}.of[{number}]")
+                    check_statement(counted, vocabulary, file, f"{where}.of[{number}]")
 
 
-def _check_statement(statement: Statement, vocabulary: Vocabulary, file: str, where: str) -> None:
+def check_statement(statement: Statement, vocabulary: Vocabulary, file: str, where: str) -> None:
+    """The statement names a known finding and one of its answers (or bounds a number)."""
     key = str(statement.finding)
     finding = vocabulary.findings.get(key)
     if finding is None:

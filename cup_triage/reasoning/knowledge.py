@@ -19,7 +19,7 @@ from .calibration import (
     SiteEffect,
     check_corrections,
 )
-from .consistency import check_implications
+from .consistency import Statement, check_implications, check_statement
 from .errors import KnowledgeError
 from .vocabulary import UNKNOWN, AnswerId, Measurement, Vocabulary, did_you_mean
 
@@ -176,9 +176,10 @@ class Advice(_Model):
     text: str
     chooses_treatment: bool = Field(
         default=False,
-        description="The stains or serum tests it asks for choose the treatment (ER, PR and "
-        "HER2 in a breast presentation), so they are advised even when they cannot move a "
-        "near-certain leader; tests asked to find the primary are not.",
+        description="The tests it asks for choose the treatment (ER, PR and HER2 in a breast "
+        "presentation) or stage the disease (the CT of chest, abdomen and pelvis, a PET-CT "
+        "before radical treatment), so they are advised even when they cannot move a "
+        "near-certain leader; tests asked only to find the primary are not.",
     )
 
 
@@ -303,10 +304,28 @@ class Rule(_Model):
 
 
 class WorkupStep(_Model):
-    """One confirming test of a subset; not shown once the case holds every finding it asks for."""
+    """One confirming test of a subset; not shown once the case holds a finding it asks for, nor
+    when one of its `not_needed_when` statements holds for the case."""
 
     text: str
     asks_for: Annotated[tuple[str, ...], BeforeValidator(_as_tuple)] = ()
+    not_needed_when: tuple[Statement, ...] = Field(
+        default=(),
+        description="Findings that make the test needless for this subset (a serum PSA of "
+        "100 ng/mL or more already treats as prostate without the tissue stains); the "
+        "step's `why_not_needed` says why, with a source.",
+    )
+    why_not_needed: str | None = None
+
+    @model_validator(mode="after")
+    def _reasoned(self) -> WorkupStep:
+        if self.not_needed_when and not (self.why_not_needed or "").strip():
+            raise ValueError("not_needed_when needs why_not_needed: the reason and its source")
+        return self
+
+    def needless(self, findings: Mapping[str, Any]) -> bool:
+        """Whether one of the not_needed_when statements holds for these answers."""
+        return any(s.truth(findings) for s in self.not_needed_when)
 
 
 def _as_workup_steps(value: Any) -> Any:
@@ -505,6 +524,10 @@ class KnowledgeBase:
         seen: dict[str, str] = {}
         for name, rules_file in self.files.items():
             for subset in rules_file.subsets:
+                for number, step in enumerate(subset.workup):
+                    for index, statement in enumerate(step.not_needed_when):
+                        where = f"subsets.{subset.id}.workup[{number}].not_needed_when[{index}]"
+                        check_statement(statement, vocab, name, where)
                 if subset.treat_as is not None and subset.treat_as not in primaries:
                     raise KnowledgeError(
                         f"subset treats as unknown primary {subset.treat_as!r}",

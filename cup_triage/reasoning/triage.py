@@ -81,8 +81,14 @@ every later case."""
 
 TESTS_ON_SAMPLES = ("markers", "labs", "molecular")
 """Sections of tests run on the tissue or blood already taken (stains, serum tests, molecular
-and in-situ tests): one that cannot move a near-certain leader is not asked for. Imaging and
-examinations are left to the advice, since they also stage the disease."""
+and in-situ tests): one that cannot move a near-certain leader is not asked for."""
+
+ORGAN_SEARCHES = ("workup",)
+"""Sections of studies that look for a primary in an organ (mammography, endoscopy, an
+ultrasound): one that cannot move a near-certain leader is not asked for either, unless one of
+its results would raise the leader, since a search of the leader's own organ finds the
+primary that its treatment needs (colonoscopy under a colorectal profile). A study that also
+stages the disease says `chooses_treatment`."""
 
 
 class Triage:
@@ -225,7 +231,13 @@ class Triage:
             fired=tuple(self._fired(n, rule, evaluation) for n, rule in enumerate(rules, 1))
             if explain
             else (),
-            subsets=tuple(_unique(self._subset(r, held, candidates[0]) for r in rules if r.subset)),
+            subsets=tuple(
+                _unique(
+                    self._subset(r, held, evaluation.findings, candidates[0])
+                    for r in rules
+                    if r.subset
+                )
+            ),
             red_flags=tuple(_unique(self._red_flag(r) for r in rules if r.red_flag)),
             advice=tuple(
                 self._advice(r)
@@ -327,7 +339,13 @@ class Triage:
             source=rule.source,
         )
 
-    def _subset(self, rule: Rule, held: frozenset[str], leader: Candidate) -> SubsetConclusion:
+    def _subset(
+        self,
+        rule: Rule,
+        held: frozenset[str],
+        findings: Mapping[str, Any],
+        leader: Candidate,
+    ) -> SubsetConclusion:
         assert rule.subset is not None  # called only for rules that raise a subset
         subset = self.kb.subsets[rule.subset]
         presentation = self.kb.vocabulary.presentation
@@ -350,7 +368,11 @@ class Triage:
             # its box can never name a primary the stains have ruled out.
             treat_as=treat_as,
             management=management,
-            workup=tuple(s.text for s in subset.workup if not _already_answered(s, held)),
+            workup=tuple(
+                s.text
+                for s in subset.workup
+                if not _already_answered(s, held) and not s.needless(findings)
+            ),
             rule_id=rule.id,
             source=subset.source,
             treat_as_listed=listed,
@@ -396,23 +418,39 @@ class _Immovable:
 
     def tests(self, keys: tuple[str, ...]) -> bool:
         """True when the leader is near-certain and none of these tests (stains, serum and
-        molecular tests only) could bring it below near-certain; False when any is another
-        kind."""
+        molecular tests, organ searches) could bring it below near-certain nor, for an organ
+        search, raise it; False when any is another kind (a history question)."""
         vocabulary = self.triage.kb.vocabulary
         if not self.active or not keys:
             return False
-        if any(vocabulary.findings[key].section not in TESTS_ON_SAMPLES for key in keys):
+        sections = {vocabulary.findings[key].section for key in keys}
+        if not sections <= {*TESTS_ON_SAMPLES, *ORGAN_SEARCHES}:
             return False
         return not any(self._moves(key) for key in keys)
 
     def _moves(self, key: str) -> bool:
+        """Whether an answer could bring the leader below near-certain; for an organ search,
+        also whether an answer would raise it (the search looks for the leader itself)."""
         if key not in self._memo:
             evaluation = self.evaluation
             outcomes = self.triage.selector.outcomes(evaluation.findings, evaluation.fired, key)
             self._memo[key] = any(
                 (o.shown or o.posterior)[self.leader] < self.threshold for o in outcomes
+            ) or (
+                self.triage.kb.vocabulary.findings[key].section in ORGAN_SEARCHES
+                and any(self._points_to_leader(o.fired) for o in outcomes)
             )
         return self._memo[key]
+
+    def _points_to_leader(self, fired: frozenset[str]) -> bool:
+        """Whether a rule this answer would fire weighs for the leader itself (an abnormal
+        colonoscopy for colorectum), not only against another primary (a normal mammography
+        raises every other primary alike)."""
+        primary = self.triage.ranker.primaries[self.leader]
+        rules = self.triage.kb.rules_by_id
+        return any(
+            relative_weight(rules[r], primary) > 1 for r in fired - set(self.evaluation.fired)
+        )
 
 
 def _discounted(contribution: Contribution, discount: tuple[float, str] | None) -> Contribution:
