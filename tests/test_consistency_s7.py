@@ -673,6 +673,109 @@ LEADERS = [
         [],
     ),
     (
+        "urothelial-profile-with-urinary-symptoms",
+        {
+            **MAN,
+            "age": 70,
+            "histology": "urothelial_carcinoma",
+            "sites": ["pelvic_nodes", "lung"],
+            "history": {"lower_urinary_symptoms": "yes", "hematuria": "yes"},
+            "markers": {"gata3": "positive", "uroplakin": "positive", "p63": "positive"},
+        },
+        "bladder",
+        [
+            "workup.targeted.lead_prostate.rectal",
+            "workup.targeted.lead_prostate",
+            "workup.minimal.psa_stain_men",
+        ],
+        ["workup.targeted.lead_bladder"],
+    ),
+    (
+        "choriocarcinoma-like-with-hemoptysis",
+        {
+            **MAN,
+            **PDC,
+            "age": 22,
+            "sites": ["lung", "retroperitoneal_nodes"],
+            "history": {"hemoptysis": "yes", "cough": "yes"},
+            "labs": {"beta_hcg": 60000},
+        },
+        "germ_cell",
+        ["workup.targeted.lead_lung.bronchoscopy", "workup.targeted.lead_lung"],
+        ["workup.minimal.testicular_us.raised_hcg", "workup.minimal.everyone.ct"],
+    ),
+    (
+        "lobular-breast-with-signet-ring-cells",
+        {
+            **WOMAN,
+            **ADENO,
+            "age": 64,
+            "features": ["signet_ring", "lobular_growth"],
+            "sites": ["peritoneum", "bone"],
+            "markers": {
+                "gata3": "positive",
+                "er": "positive",
+                "trps1": "positive",
+                "e_cadherin": "negative",
+            },
+        },
+        "breast",
+        ["workup.targeted.signet_ring"],
+        ["workup.targeted.signet_ring.women"],
+    ),
+    (
+        "lung-profile-gets-its-drivers",
+        {
+            **MAN,
+            **ADENO,
+            "age": 66,
+            "sites": ["adrenal", "bone"],
+            "history": {"smoking": "yes"},
+            "markers": LUNG_STAINS,
+        },
+        "lung",
+        ["workup.minimal.psa_stain_men"],
+        ["workup.targeted.lung_profile.drivers"],
+    ),
+    (
+        "endometrial-profile-no-breast-imaging",
+        {
+            **WOMAN,
+            **ADENO,
+            "age": 63,
+            "sites": ["lung", "pelvic_nodes"],
+            "history": {"postmenopausal_bleeding": "yes"},
+            "markers": {
+                "pax8": "positive",
+                "er": "positive",
+                "wt1": "negative",
+                "gata3": "negative",
+            },
+        },
+        "endometrium",
+        ["workup.minimal.mammography.er_positive"],
+        ["workup.targeted.lead_endometrium", "workup.targeted.lead_endometrium.biopsy"],
+    ),
+    (
+        "salivary-duct-profile-in-a-woman",
+        {
+            **WOMAN,
+            **ADENO,
+            "age": 61,
+            "sites": ["parotid", "lung"],
+            "history": {"salivary_swelling": "yes"},
+            "markers": {
+                "ar": "positive",
+                "gata3": "positive",
+                "her2": "positive",
+                "er": "negative",
+            },
+        },
+        "salivary_gland",
+        [],
+        ["workup.targeted.salivary_swelling"],
+    ),
+    (
         "squamous-neck-hpv",
         {
             **MAN,
@@ -709,6 +812,18 @@ def _could_move(name, data, key, leader):
     return False
 
 
+def _finds(name, data, key, leader):
+    """Whether an abnormal result of an organ search would fire a rule weighing for the leader
+    (its probability may already show as 100 %)."""
+    if not key.startswith("workup."):
+        return False
+    before = cup_triage.assess({"id": name, **data}, suggest=False)
+    after = cup_triage.assess({"id": name, **_with(data, key, "abnormal")}, suggest=False)
+    new = {f.rule_id for f in after.fired} - {f.rule_id for f in before.fired}
+    rules = [KB.rules_by_id[r] for r in new]
+    return any(r.likelihood_ratio(leader) > r.lr_others for r in rules)
+
+
 @pytest.mark.parametrize(
     ("name", "data", "leader", "forbidden", "required"), LEADERS, ids=[r[0] for r in LEADERS]
 )
@@ -726,12 +841,19 @@ def test_under_a_near_certain_leader_the_advice_could_move_it_or_finds_it(
     for suggestion in assessment.next_tests:
         if suggestion.finding.split(".")[0] in ("markers", "labs", "molecular"):
             assert _could_move(name, data, suggestion.finding, leader), suggestion.finding
-    # Every stain, serum or molecular test still advised could move it, or chooses treatment.
+    # Every test or organ search still advised (a review of a study weighed as the study
+    # whose result it gives) could move it, searches the leader's own organ, or chooses
+    # (stages) the treatment.
     for item in assessment.advice:
         rule = KB.rules_by_id[item.rule_id]
-        asks = [k for k in rule.asks_for if k.split(".")[0] in ("markers", "labs", "molecular")]
-        if asks and len(asks) == len(rule.asks_for) and not rule.advice.chooses_treatment:
-            assert any(_could_move(name, data, k, leader) for k in asks), item.rule_id
+        if rule.advice.chooses_treatment:
+            continue
+        searched = (*rule.asks_for, *rule.advice.result_in)
+        if searched and {k.split(".")[0] for k in searched} <= set(ON_SAMPLES_OR_ORGANS):
+            assert any(
+                _could_move(name, data, k, leader) or _finds(name, data, k, leader)
+                for k in searched
+            ), item.rule_id
 
 
 # ------------------------------------------------ PSA: serum PSA ≥ 100 ng/mL needs no tissue stain

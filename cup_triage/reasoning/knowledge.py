@@ -181,6 +181,14 @@ class Advice(_Model):
         "before radical treatment), so they are advised even when they cannot move a "
         "near-certain leader; tests asked only to find the primary are not.",
     )
+    result_in: tuple[str, ...] = Field(
+        default=(),
+        description="The findings that record the result of a search that asks for no new "
+        "test (a radiologist's review of the chest is read in workup.chest_ct): under a "
+        "near-certain leader the advice is weighed as if it asked for them (withheld unless "
+        "a result could move the leader or weighs for it), but never withheld because the "
+        "case holds them.",
+    )
 
 
 class Rate(_Model):
@@ -572,6 +580,13 @@ class KnowledgeBase:
         for primary in rule.lr:
             if primary not in vocab.primaries:
                 fail(f"unknown primary {primary!r}", "lr", did_you_mean(primary, vocab.primaries))
+        for key in rule.advice.result_in if rule.advice else ():
+            if key not in vocab.findings:
+                fail(
+                    f"unknown finding {key!r}",
+                    "advice.result_in",
+                    did_you_mean(key, vocab.findings),
+                )
         if rule.subset and rule.subset not in self.subsets:
             fail(
                 f"unknown subset {rule.subset!r}", "subset", did_you_mean(rule.subset, self.subsets)

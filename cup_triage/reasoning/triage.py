@@ -244,7 +244,10 @@ class Triage:
                 for r in rules
                 if r.advice
                 and not _already_answered(r, held)
-                and (r.advice.chooses_treatment or not immovable.tests(r.asks_for))
+                and (
+                    r.advice.chooses_treatment
+                    or not immovable.tests((*r.asks_for, *r.advice.result_in))
+                )
             ),
             next_questions=tuple(
                 [s for s in suggestions if s.step in self._question_steps][: self._shown]
