@@ -776,6 +776,39 @@ LEADERS = [
         ["workup.targeted.salivary_swelling"],
     ),
     (
+        "thyroglobulin-stain-in-a-womans-bone",
+        {
+            **WOMAN,
+            **ADENO,
+            "age": 55,
+            "sites": ["bone", "lung"],
+            "markers": {"thyroglobulin": "positive", "ttf1": "positive", "pax8": "positive"},
+        },
+        "thyroid",
+        ["workup.minimal.mammography.bone_adenocarcinoma", "workup.minimal.er_pr_stain_women"],
+        ["workup.targeted.thyroid_profile"],
+    ),
+    (
+        "neck-mass-thyroglobulin-stain-and-serum",
+        {
+            **MAN,
+            **ADENO,
+            "age": 62,
+            "sites": ["lung", "bone"],
+            "history": {"neck_mass": "yes"},
+            "features": ["thyroid_follicular"],
+            "markers": {"thyroglobulin": "positive"},
+            "labs": {"thyroglobulin": "900 ng/mL"},
+        },
+        "thyroid",
+        [
+            "workup.targeted.lead_thyroid",
+            "workup.targeted.serum_thyroglobulin",
+            "workup.minimal.psa_stain_men",
+        ],
+        ["workup.targeted.thyroid_profile"],
+    ),
+    (
         "squamous-neck-hpv",
         {
             **MAN,
