@@ -25,6 +25,7 @@ from click.testing import CliRunner
 import cup_triage
 from cup_triage.cli import cli
 
+from .conftest import sampled_by_default
 from .test_consistency_s6 import _asked_again, _held, _interview_asks
 
 KB = cup_triage.knowledge_base()
@@ -365,8 +366,9 @@ HELD = [
 ]
 
 
-@pytest.mark.parametrize(("name", "data", "held"), HELD, ids=[h[0] for h in HELD])
-def test_nothing_the_case_holds_is_asked_for_again(name, data, held):
+@pytest.mark.parametrize("row", sampled_by_default(HELD, 3, ids=lambda h: h[0]))
+def test_nothing_the_case_holds_is_asked_for_again(row):
+    name, data, held = row
     case = cup_triage.parse_case({"id": name, **data})
     assessment = cup_triage.assess(case)
     holds = _held(case)
@@ -485,12 +487,9 @@ FLAGGED = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("name", "data", "implication", "subset"), FLAGGED, ids=[f[0] for f in FLAGGED]
-)
-def test_contradictory_findings_raise_no_subset_and_name_both_fields(
-    name, data, implication, subset
-):
+@pytest.mark.parametrize("row", sampled_by_default(FLAGGED, 2, ids=lambda f: f[0]))
+def test_contradictory_findings_raise_no_subset_and_name_both_fields(row):
+    name, data, implication, subset = row
     case = cup_triage.parse_case({"id": name, **data})
     assessment = cup_triage.assess(case)
     conflicts = {c.implication: c for c in assessment.data_conflicts}
@@ -857,12 +856,9 @@ def _finds(name, data, key, leader):
     return any(r.likelihood_ratio(leader) > r.lr_others for r in rules)
 
 
-@pytest.mark.parametrize(
-    ("name", "data", "leader", "forbidden", "required"), LEADERS, ids=[r[0] for r in LEADERS]
-)
-def test_under_a_near_certain_leader_the_advice_could_move_it_or_finds_it(
-    name, data, leader, forbidden, required
-):
+@pytest.mark.parametrize("row", sampled_by_default(LEADERS, 2, ids=lambda r: r[0]))
+def test_under_a_near_certain_leader_the_advice_could_move_it_or_finds_it(row):
+    name, data, leader, forbidden, required = row
     assessment = cup_triage.assess({"id": name, **data})
     top = assessment.candidates[0]
     assert (top.primary, top.probability >= NEAR_CERTAIN) == (leader, True), top
