@@ -940,3 +940,72 @@ def test_a_step_that_is_needless_says_why_with_a_source():
             if step.not_needed_when:
                 assert len((step.why_not_needed or "").split()) >= 20, step.text
                 assert "Sources:" in (step.why_not_needed or ""), step.text
+
+
+# ------------------------------ subset boxes: no confirming stain that cannot move the leader
+# (name, case, subset, confirming tests that must not be listed, that must be listed)
+BOXES = [
+    (
+        "midline-germ-cell-with-diagnostic-markers",
+        {
+            **MAN,
+            **PDC,
+            "age": 27,
+            "sites": ["mediastinal_nodes", "retroperitoneal_nodes"],
+            "imaging": {"midline_distribution": "yes"},
+            "labs": {"afp": 4000, "beta_hcg": 30000, "ldh": 900},
+            "markers": {"sall4": "positive", "oct4": "positive"},
+        },
+        "midline_germ_cell_like",
+        ["Isochromosome 12p (i(12p)) by FISH if immunohistochemistry is inconclusive"],
+        ["Testicular ultrasound"],
+    ),
+    (
+        "colorectal-profile-needs-no-satb2",
+        {
+            **MAN,
+            **ADENO,
+            "age": 61,
+            "sites": ["liver"],
+            "history": {"rectal_bleeding": "yes"},
+            "markers": {
+                "ck7": "negative",
+                "ck20": "positive",
+                "cdx2": "positive",
+                "cdh17": "positive",
+            },
+            "labs": {"cea": 200},
+        },
+        "colorectal_profile",
+        ["SATB2 to support intestinal origin"],
+        ["RAS, BRAF, mismatch-repair/MSI and HER2 testing"],
+    ),
+    (
+        "axillary-breast-receptors-still-asked",
+        {
+            **WOMAN,
+            **ADENO,
+            "age": 49,
+            "sites": ["axillary_nodes"],
+            "history": {"breast_lump": "yes"},
+            "markers": {"gata3": "positive", "ck7": "positive", "ck20": "negative"},
+        },
+        "axillary_adenocarcinoma_women",
+        [],
+        ["ER and PR on the nodal tissue", "HER2 on the nodal tissue"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "subset", "absent", "present"), BOXES, ids=[b[0] for b in BOXES]
+)
+def test_a_subset_box_lists_no_confirming_stain_that_cannot_move_a_near_certain_leader(
+    name, data, subset, absent, present
+):
+    assessment = cup_triage.assess({"id": name, **data})
+    assert assessment.candidates[0].probability >= NEAR_CERTAIN
+    (box,) = [s for s in assessment.subsets if s.id == subset]
+    assert box.treat_as == assessment.candidates[0].primary
+    assert not set(absent) & set(box.workup), box.workup
+    assert set(present) <= set(box.workup), box.workup

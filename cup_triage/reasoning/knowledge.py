@@ -324,6 +324,12 @@ class WorkupStep(_Model):
         "step's `why_not_needed` says why, with a source.",
     )
     why_not_needed: str | None = None
+    chooses_treatment: bool = Field(
+        default=False,
+        description="As for an advice: the test chooses or follows the treatment (ER, PR, "
+        "HER2; RAS, BRAF, MSI; a baseline serum marker), so it is listed even when it cannot "
+        "move a near-certain leader; a confirming stain that cannot move it is left out.",
+    )
 
     @model_validator(mode="after")
     def _reasoned(self) -> WorkupStep:

@@ -233,7 +233,7 @@ class Triage:
             else (),
             subsets=tuple(
                 _unique(
-                    self._subset(r, held, evaluation.findings, candidates[0])
+                    self._subset(r, held, evaluation.findings, candidates[0], immovable)
                     for r in rules
                     if r.subset
                 )
@@ -348,6 +348,7 @@ class Triage:
         held: frozenset[str],
         findings: Mapping[str, Any],
         leader: Candidate,
+        immovable: _Immovable,
     ) -> SubsetConclusion:
         assert rule.subset is not None  # called only for rules that raise a subset
         subset = self.kb.subsets[rule.subset]
@@ -374,7 +375,9 @@ class Triage:
             workup=tuple(
                 s.text
                 for s in subset.workup
-                if not _already_answered(s, held) and not s.needless(findings)
+                if not _already_answered(s, held)
+                and not s.needless(findings)
+                and (s.chooses_treatment or not immovable.tests(s.asks_for, samples_only=True))
             ),
             rule_id=rule.id,
             source=subset.source,
@@ -419,15 +422,16 @@ class _Immovable:
         self.active = evaluation.posterior[leader] >= self.threshold
         self._memo: dict[str, bool] = {}
 
-    def tests(self, keys: tuple[str, ...]) -> bool:
+    def tests(self, keys: tuple[str, ...], *, samples_only: bool = False) -> bool:
         """True when the leader is near-certain and none of these tests (stains, serum and
         molecular tests, organ searches) could bring it below near-certain nor, for an organ
-        search, raise it; False when any is another kind (a history question)."""
+        search, raise it; False when any is another kind (a history question), or an organ
+        search with `samples_only` (a subset's own searches and staging are its protocol)."""
         vocabulary = self.triage.kb.vocabulary
         if not self.active or not keys:
             return False
         sections = {vocabulary.findings[key].section for key in keys}
-        if not sections <= {*TESTS_ON_SAMPLES, *ORGAN_SEARCHES}:
+        if not sections <= {*TESTS_ON_SAMPLES, *(() if samples_only else ORGAN_SEARCHES)}:
             return False
         return not any(self._moves(key) for key in keys)
 
