@@ -917,8 +917,10 @@ def test_the_prostate_subset_asks_for_tissue_stains_only_below_a_diagnostic_seru
     (subset,) = [s for s in assessment.subsets if s.id == "prostate_bone_psa"]
     assert subset.treat_as == "prostate"
     assert (STAINS_STEP in subset.workup) is asked
-    if not asked:
-        assert not {"markers.psa", "markers.nkx3_1"} & {s.finding for s in assessment.next_tests}
+    # The box drops the stain step; the suggestions are judged apart, by what an answer can
+    # change: after the session-7 blastic weights (prostate 5.0 -> 2.4) a negative NKX3.1 can
+    # bring a PSA-250 man below near-certain, so it may still be offered as informative
+    # (tests/test_consistency_s6 checks stains that cannot move a leader are not).
 
 
 def test_the_report_shows_the_stain_step_for_a_moderate_psa_and_not_for_a_diagnostic_one(tmp_path):
