@@ -12,7 +12,6 @@ from operator import and_
 from typing import Any
 
 from .evaluator import answer_test
-from .evaluator import strata as evaluation_strata
 from .knowledge import Condition, KnowledgeBase, Rule
 from .vocabulary import MULTIPLE_FINDINGS, UNKNOWN
 
@@ -194,13 +193,11 @@ building the network); given ready-made, building the network costs about 40 % l
 def compile_engine_class(
     kb: KnowledgeBase,
     only: frozenset[str] | None = None,
-    strata: Mapping[str, int] | None = None,
 ) -> type:
     """Build one experta KnowledgeEngine subclass holding every rule of the knowledge base, or
     the rules in `only`. Each rule keeps its salience and its place in the knowledge base, so
-    the rules it holds fire in the same order as in the whole network. `strata` are the
-    rules' strata when already known (`Evaluator.levels`)."""
-    strata = evaluation_strata(kb) if strata is None else strata
+    the rules it holds fire in the same order as in the whole network."""
+    strata = kb.strata
     top = max(strata.values(), default=0)
     members: dict[str, Any] = {}
     for index, rule in enumerate(kb.rules):
@@ -233,9 +230,8 @@ class Engine:
         self,
         kb: KnowledgeBase,
         only: frozenset[str] | None = None,
-        strata: Mapping[str, int] | None = None,
     ) -> None:
-        self._engine = compile_engine_class(kb, only, strata)()
+        self._engine = compile_engine_class(kb, only)()
         self._keys = tuple(kb.vocabulary.findings)
 
     def run(self, findings: Mapping[str, Any]) -> list[str]:

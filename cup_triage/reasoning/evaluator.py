@@ -107,17 +107,6 @@ def _single_answer_test(condition: Condition) -> Callable[[Any], bool]:
     return in_range
 
 
-def strata(kb: KnowledgeBase) -> dict[str, int]:
-    """Order rules so that every rule concluding a fact comes before any rule that tests it.
-
-    Facts are only ever added, so a rule testing that a fact is *unknown* is sound only once all
-    rules that could conclude it have had their turn; the engine gives this order as salience.
-    Worked out once per knowledge base (`KnowledgeBase.strata`), so a knowledge base read from
-    the cache brings them along.
-    """
-    return kb.strata
-
-
 class _CompiledRule:
     """A rule with its finding conditions as answer tests and its fact conditions split by
     whether they match a concluded fact (positive) or its absence (negative)."""
@@ -186,7 +175,7 @@ class Evaluator:
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
-        self.levels = levels = strata(kb)
+        self.levels = levels = kb.strata
         """Each rule's stratum (see `strata`)."""
         compiled = [_CompiledRule(rule, index) for index, rule in enumerate(kb.rules)]
         self._by_level: dict[int, list[_CompiledRule]] = {}

@@ -128,7 +128,7 @@ class Triage:
         """experta's network for this knowledge base, compiled the first time it is needed."""
         from .engine import Engine
 
-        return Engine(self.kb, strata=self.evaluator.levels)
+        return Engine(self.kb)
 
     def fire(self, findings: Mapping[str, Any]) -> list[str]:
         """The rules that fire for these findings, in firing order."""
@@ -140,7 +140,7 @@ class Triage:
 
         self._small_networks += 1
         only = self.evaluator.could_fire(findings)
-        return Engine(self.kb, only, self.evaluator.levels).run(findings)
+        return Engine(self.kb, only).run(findings)
 
     def evaluate(self, case: Case) -> Evaluation:
         """Fire the rules on a case and rank the primaries."""
